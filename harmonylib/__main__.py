@@ -1,0 +1,5 @@
+import sys
+
+from harmonylib.cli import main
+
+sys.exit(main())
