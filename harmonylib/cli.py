@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="harmonylib", description="DiffHarmony++ replication: data, inference and evaluation."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in _COMMANDS.items():
+    for module in _COMMANDS.values():
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

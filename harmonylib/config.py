@@ -69,6 +69,151 @@ class EvalConfig:
     allow_missing: bool = False
 
 
+# --------------------------------------------------------------------------------------------------
+# Training (harmonylib.training). One loop for every model; each recipe has its own section.
+# Defaults are the paper's values (§5.2) or, where the paper is silent, the authors' code defaults
+# (official-implementation.md §2, §4, §8), labelled "code default". Values we had to choose are
+# labelled "chosen".
+# --------------------------------------------------------------------------------------------------
+
+ResizeName = Literal["square", "center_crop", "keep_aspect"]
+Direction = Literal["forward", "inverse"]
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW and the learning-rate schedule (``diffusers.optimization.get_scheduler``)."""
+
+    lr: float = 1e-4  # paper §5.2 / code default of every trainer
+    betas: tuple[float, float] = (0.9, 0.999)  # paper §5.2
+    weight_decay: float = 1e-2  # code default (diffharmony.py, refinement_stage.py, cvae.py)
+    eps: float = 1e-8  # code default
+    # "constant_with_warmup": linear warmup then constant (paper §5.2; code default).
+    lr_scheduler: Literal["constant_with_warmup", "constant", "linear", "cosine"] = "constant_with_warmup"
+    warmup_steps: int = 500  # code default (optimizer steps)
+    warmup_ratio: float | None = None  # if set, warmup = ceil(ratio * total optimizer steps); wins
+    max_grad_norm: float | None = 1.0  # code default; None disables clipping
+
+
+@dataclass(frozen=True)
+class EMAConfig:
+    """``diffusers.training_utils.EMAModel`` settings. ``decay`` is the maximum decay."""
+
+    enabled: bool = True  # code default (--use_ema in every .sh)
+    decay: float = 0.9999  # code default
+    min_decay: float = 0.0  # EMAModel default
+    update_after_step: int = 0  # EMAModel default
+    # False: decay = min(decay, (1 + s) / (10 + s)), the EMAModel default the authors ran with.
+    use_ema_warmup: bool = False
+    inv_gamma: float = 1.0
+    power: float = 2 / 3
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """What the training loop owns: batching, length, precision, checkpoints, optimiser, EMA."""
+
+    batch_size: int = 16  # per process (code default: 16 per device)
+    gradient_accumulation_steps: int = 1  # code default
+    epochs: int = 100  # code default (diffharmony.py, refinement_stage.py)
+    max_steps: int | None = None  # optimizer steps; wins over epochs when set
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    checkpointing_steps: int = 500  # code default
+    checkpoints_total_limit: int = 3  # keep the newest K checkpoint-N folders
+    log_every: int = 1  # a metrics.csv row every N optimizer steps
+    num_workers: int = 0  # DataLoader workers per process
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    ema: EMAConfig = field(default_factory=EMAConfig)
+
+
+@dataclass(frozen=True)
+class UNetTrainConfig:
+    """The DiffHarmony denoising UNet (forward) or DiffHarmony-gen (inverse), official-implementation.md §2."""
+
+    direction: Direction = "forward"  # inverse: condition = real latents, target = composite latents
+    # "fg_weighted": the authors' released loss mean((eps_hat - eps)^2 * M) * clamp(HW / sum M, 1, 5);
+    # "mse": paper Eq. 1.
+    loss: Literal["fg_weighted", "mse"] = "fg_weighted"
+    fg_weight_max: float = 5.0  # code default (the clamp's upper bound)
+    resolution: int = 512  # code default (.sh --resolution 512)
+    resize: ResizeName = "square"  # code default (IhdDatasetSingleRes squashes)
+    arch: Literal["sd15", "tiny"] = "sd15"  # used when init is None (random weights)
+    init: str | None = "checkpoints/stable-diffusion-inpainting"  # SD-inpainting folder (unet/)
+    vae: str | None = "checkpoints/sd-vae-ft-mse"  # AutoencoderKL folder; None: random vae_arch
+    vae_arch: Literal["sd", "tiny"] = "sd"
+    sample_posterior: bool = True  # code default: latents are posterior samples, not the mode
+    loop: LoopConfig = field(
+        default_factory=lambda: LoopConfig(mixed_precision="fp16")  # code default (.sh)
+    )
+
+
+@dataclass(frozen=True)
+class HarmonyVAETrainConfig:
+    """Harmony-VAE (paper §3.2, Eq. 2; §5.2 hyper-parameters), official-implementation.md §8.1."""
+
+    direction: Direction = "forward"  # inverse: cond (real, mask), target composite (§4.1)
+    loss: Literal["l2", "l1"] = "l2"  # paper Eq. 2; "l1" is the authors' code (cvae.py:695)
+    # Table 5: ecd_* trains E_c + D, ec_* E_c only; *_random: default init of every zero conv.
+    variant: Literal["ecd_zero", "ec_zero", "ecd_random", "ec_random"] = "ecd_zero"
+    mask_conv_init: Literal["zero", "default"] = "zero"  # paper §3.2 (code: "default"); *_zero only
+    sample_posterior: bool = True  # code default (both posteriors sampled)
+    resolution: int = 256  # paper §5.2
+    resize: ResizeName = "center_crop"  # code default (IhdDatasetWithSDXLMetadata)
+    vae: str | None = "checkpoints/sd-vae-ft-mse"  # the SD VAE it starts from (§3.2)
+    vae_arch: Literal["sd", "tiny"] = "sd"  # used when vae is None (random weights)
+    loop: LoopConfig = field(
+        default_factory=lambda: LoopConfig(
+            epochs=10,  # paper §5.2
+            mixed_precision="fp16",  # code default
+            optim=OptimConfig(weight_decay=0.0, warmup_ratio=0.02),  # paper §5.2
+            ema=EMAConfig(decay=0.999),  # paper §5.2, "max_decay = 0.999"
+        )
+    )
+
+
+@dataclass(frozen=True)
+class RefinementTrainConfig:
+    """DiffHarmony's stage-2 refinement UNet on frozen stage-1 outputs, official-implementation.md §4."""
+
+    size: Literal["small", "base", "large", "tiny"] = "base"  # chosen: the .sh names no config
+    in_channels: int = 7  # code default (.sh): [stage-1 output, mask, composite]
+    resolution: int = 256  # code default
+    stage1_resolution: int = 512  # code default (infer_resolution)
+    resize: ResizeName = "square"  # code default (IhdDatasetMultiRes)
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(mixed_precision="fp16"))  # code default
+
+
+@dataclass(frozen=True)
+class ClassifierTrainConfig:
+    """The harmony classifier (paper §4.2, §5.2). The authors released no training code (§5)."""
+
+    arch: Literal["resnet50", "mini"] = "resnet50"  # paper §5.2: ResNet-50
+    linear_probe: bool = True  # paper §5.2: train only the head on pooled 2048-d features
+    # A local torchvision ImageNet ResNet-50 state dict; nothing is downloaded.
+    backbone_weights: str | None = "checkpoints/resnet50-imagenet.pth"
+    resolution: int = 256  # code default (classify_cand_gen_data.py: Resize((256, 256)))
+    resize: ResizeName = "square"  # code default (squash, no crop)
+    loop: LoopConfig = field(
+        default_factory=lambda: LoopConfig(
+            batch_size=32,  # chosen: 32 composites + their 32 reals per step (balanced)
+            epochs=5,  # chosen: a linear probe converges in a few epochs
+            checkpointing_steps=1000,
+            optim=OptimConfig(lr=1e-3, weight_decay=0.0, warmup_steps=100),  # chosen
+            ema=EMAConfig(enabled=False),  # chosen: no EMA for a linear head
+        )
+    )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One section per recipe of ``harmonylib.training``."""
+
+    unet: UNetTrainConfig = field(default_factory=UNetTrainConfig)
+    harmony_vae: HarmonyVAETrainConfig = field(default_factory=HarmonyVAETrainConfig)
+    refinement: RefinementTrainConfig = field(default_factory=RefinementTrainConfig)
+    classifier: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)
+
+
 @dataclass(frozen=True)
 class Config:
     """The resolved configuration of one profile."""
@@ -77,6 +222,7 @@ class Config:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def available_profiles() -> list[str]:
@@ -129,7 +275,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if origin is tuple and args:
             if len(args) != len(value):
                 raise ConfigError(f"{key}: expected {len(args)} items, got {len(value)}")
-            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+            return tuple(
+                _coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
+            )
         inner = args[0] if args else Any
         return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
     if tp is bool:
@@ -162,8 +310,31 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     kwargs = {}
     for f in fields(cls):
         if f.name in data:
-            kwargs[f.name] = _coerce(data[f.name], hints[f.name], f"{prefix}.{f.name}".lstrip("."))
+            value = data[f.name]
+            default = _field_default(f)
+            if is_dataclass(default) and isinstance(value, dict):
+                # A nested section overrides only what it names: the rest keeps this field's own
+                # default (e.g. the Harmony-VAE loop's epochs=10), not the nested class's defaults.
+                value = _deep_merge(_shallow_asdict(default), value)
+            kwargs[f.name] = _coerce(value, hints[f.name], f"{prefix}.{f.name}".lstrip("."))
     return cls(**kwargs)
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _shallow_asdict(obj: Any) -> dict[str, Any]:
+    """Field values of a dataclass instance; nested dataclasses become dicts, the rest is kept as is."""
+    return {
+        f.name: _shallow_asdict(v) if is_dataclass(v) else v
+        for f in fields(obj)
+        for v in [getattr(obj, f.name)]
+    }
 
 
 def _deep_merge(base: dict, over: dict) -> dict:

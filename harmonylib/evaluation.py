@@ -68,8 +68,10 @@ from harmonylib.config import SUBSETS, EvalConfig
 from harmonylib.io import ImageReadError, atomic_path, atomic_write_json, load_mask_l, load_rgb
 from harmonylib.metrics import (
     BACKGROUNDS,
+    FG_BIN_LABELS,
     MASK_MODES,
     binarize_mask,
+    fg_bin_index,
     metrics_from_sums,
     resize_rgb,
     squared_error_sums,
@@ -78,8 +80,6 @@ from harmonylib.metrics import (
 COLUMNS = ("image", "subset", "fg_ratio", "mse", "psnr", "fmse", "bmse", "missing")
 METRICS = ("mse", "psnr", "fmse", "bmse")
 # Foreground-ratio bins, as in the authors' report. The last one is closed on the right.
-FG_BINS = ((0.0, 0.05), (0.05, 0.15), (0.15, 1.0))
-FG_BIN_LABELS = ("0-5%", "5-15%", "15-100%")
 ALL = "All"
 _MISSING_SHOWN = 20
 _CACHE_VERSION = 1
@@ -379,7 +379,7 @@ def find_predictions(samples: Sequence[SampleLike], predictions_dir: str | os.Pa
 
 def evaluate_predictions(
     samples: Iterable[SampleLike],
-    predictions_dir: str | os.PathLike,
+    predictions_dir: str | os.PathLike | Sequence[str | os.PathLike | None],
     cfg: EvalConfig | None = None,
     cache: GroundTruthCache | None = None,
     progress: bool = True,
@@ -390,7 +390,9 @@ def evaluate_predictions(
     Args:
         samples: the test set (objects with ``name``, ``subset``, ``composite``, ``mask``,
             ``real``), e.g. from ``harmonylib.data.iharmony4.read_split``.
-        predictions_dir: the folder of predictions (see the module docstring for file names).
+        predictions_dir: the folder of predictions (see the module docstring for file names),
+            or one path per sample, aligned with ``samples`` (None or a non-file = missing);
+            Table 1's "Composite" row passes the composites themselves this way.
         cfg: resolution, background (``gt`` | ``composite`` | ``none``), mask mode
             (``dither`` | ``threshold``) and ``allow_missing``; default :class:`EvalConfig`.
         cache: a :class:`GroundTruthCache` to reuse across methods; a fresh one if None.
@@ -419,7 +421,13 @@ def evaluate_predictions(
     workers = workers or cache.workers
     r = cfg.resolution
 
-    pred_paths = find_predictions(samples, predictions_dir)
+    if isinstance(predictions_dir, (str, os.PathLike)):
+        pred_paths = find_predictions(samples, predictions_dir)
+    else:
+        pred_paths = [Path(p) if p is not None and Path(p).is_file() else None for p in predictions_dir]
+        if len(pred_paths) != len(samples):
+            raise ValueError(f"{len(pred_paths)} prediction paths for {len(samples)} samples")
+        predictions_dir = "<per-sample paths>"
     missing = [Path(s.composite).name for s, p in zip(samples, pred_paths, strict=True) if p is None]
     if missing and not cfg.allow_missing:
         raise MissingPredictionsError(Path(predictions_dir), missing, len(samples))
@@ -518,15 +526,6 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     rows = [{"subset": s, **_summarise(df[df["subset"] == s])} for s in _subset_order(df)]
     rows.append({"subset": ALL, **_summarise(df)})
     return pd.DataFrame(rows)
-
-
-def fg_bin_index(ratio: np.ndarray | Sequence[float]) -> np.ndarray:
-    """Index into :data:`FG_BINS` of each foreground ratio: [0,.05)→0, [.05,.15)→1, [.15,1]→2.
-
-    Unlike the authors' half-open [0.15, 1.0), r = 1 is put in the last bin.
-    """
-    inner = np.array([hi for _, hi in FG_BINS[:-1]])  # [0.05, 0.15]
-    return np.searchsorted(inner, np.asarray(ratio, dtype=np.float64), side="right")
 
 
 def aggregate_by_fg_bins(df: pd.DataFrame) -> pd.DataFrame:

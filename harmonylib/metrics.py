@@ -136,6 +136,20 @@ def bmse(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return _masked_mse(a, b, 1.0 - _mask_2d(mask, np.shape(a)))
 
 
+# Foreground-ratio bins of HDNet and the paper's Table 3: [0,.05), [.05,.15), [.15,1].
+FG_BINS = ((0.0, 0.05), (0.05, 0.15), (0.15, 1.0))
+FG_BIN_LABELS = ("0-5%", "5-15%", "15-100%")
+
+
+def fg_bin_index(ratio: np.ndarray | float) -> np.ndarray:
+    """Index into :data:`FG_BINS` of each foreground ratio: [0,.05)→0, [.05,.15)→1, [.15,1]→2.
+
+    Unlike the authors' half-open [0.15, 1.0), r = 1 is put in the last bin.
+    """
+    inner = np.array([hi for _, hi in FG_BINS[:-1]])  # [0.05, 0.15]
+    return np.searchsorted(inner, np.asarray(ratio, dtype=np.float64), side="right")
+
+
 def fg_ratio(mask: np.ndarray) -> float:
     """Foreground ratio ``ΣM/(H·W)`` of a (H, W) or (H, W, 1) mask in [0, 1]."""
     m = np.asarray(mask, dtype=np.float64)

@@ -14,8 +14,17 @@ from typing import Any
 from harmonylib.paths import project_root
 
 _PACKAGES = (
-    "harmonylib", "torch", "diffusers", "accelerate", "numpy", "pillow", "scikit-image",
-    "pandas", "matplotlib", "papermill", "safetensors",
+    "harmonylib",
+    "torch",
+    "diffusers",
+    "accelerate",
+    "numpy",
+    "pillow",
+    "scikit-image",
+    "pandas",
+    "matplotlib",
+    "papermill",
+    "safetensors",
 )
 
 
@@ -49,7 +58,10 @@ def git_sha() -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, check=True,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):

@@ -52,10 +52,12 @@ from scipy import ndimage
 from skimage.draw import polygon as draw_polygon
 from skimage.segmentation import felzenszwalb
 
+from harmonylib import metrics
 from harmonylib.config import SUBSETS, BuiltinDataConfig, Config, DataConfig, config_hash, to_dict
 from harmonylib.data import recolor as rc
 from harmonylib.data.iharmony4 import PUBLISHED_COUNTS
 from harmonylib.io import load_rgb
+from harmonylib.metrics import FG_BIN_LABELS, FG_BINS
 from harmonylib.paths import resolve
 from harmonylib.reproducibility import numpy_rng
 
@@ -63,9 +65,7 @@ from harmonylib.reproducibility import numpy_rng
 GENERATOR_VERSION = 1
 BUILD_FILE = "BUILD.json"
 
-# Foreground-ratio bins of the evaluator (HDNet's, paper Table 3), and iHarmony4's test mix.
-FG_BINS = ((0.0, 0.05), (0.05, 0.15), (0.15, 1.0))
-FG_BIN_LABELS = ("0-5%", "5-15%", "15-100%")
+# iHarmony4's test mix over the evaluator's foreground-ratio bins (metrics.FG_BINS).
 FG_MIX_COUNTS = (3835, 1951, 1618)  # paper Table 3, N_samples on iHarmony4 test (sum 7404)
 # Accepted measured ratios per bin. Bin 0 needs a mask that survives the 256 resize;
 # bin 2 stays below 0.9 (a "foreground" covering nearly all the image is not a composite).
@@ -350,17 +350,14 @@ def plan_dataset(cfg: BuiltinDataConfig) -> list[_RealPlan]:
 
 
 def fg_ratio_256(mask: np.ndarray) -> float:
-    """Foreground ratio as the evaluator measures it: mode "1" (dither), NEAREST to 256, mean."""
-    img = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), "L").convert("1")
-    return float(np.asarray(img.resize((256, 256), Image.NEAREST), dtype=bool).mean())
+    """Foreground ratio of a boolean mask as the evaluator measures it (dither, NEAREST to 256)."""
+    img = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), "L")
+    return metrics.fg_ratio(metrics.binarize_mask(img, 256, "dither"))
 
 
-def fg_bin(ratio: float) -> int | None:
-    """Index of the evaluator's bin holding ``ratio`` (half-open; None for ratio >= 1)."""
-    for i, (lo, hi) in enumerate(FG_BINS):
-        if lo <= ratio < hi:
-            return i
-    return None
+def fg_bin(ratio: float) -> int:
+    """Index of the evaluator's foreground-ratio bin holding ``ratio`` (metrics.fg_bin_index)."""
+    return int(metrics.fg_bin_index(ratio))
 
 
 def _target_ratio(b: int, rng: np.random.Generator) -> float:
