@@ -468,3 +468,24 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     for col in _CSV_NUMERIC:
         df[col] = pd.to_numeric(df[col].replace("", np.nan)).astype(float)
     return df
+
+
+def measured_from_summary(
+    summary: pd.DataFrame, metrics: tuple[str, ...] = ("psnr", "mse", "fmse"), **keys: Any
+) -> pd.DataFrame:
+    """Tidy measured cells from an evaluation summary (``harmonylib.evaluation.aggregate``).
+
+    Args:
+        summary: one row per ``subset`` (the four subsets and ``All``), lower-case metric columns.
+        metrics: which summary columns become cells.
+        keys: the table's other key columns, constant for this summary (e.g. ``model="Composite"``).
+
+    Returns:
+        Columns ``subset``, ``*keys``, ``metric`` (the paper's spelling), ``value``.
+    """
+    rows = [
+        {"subset": row["subset"], **keys, "metric": _METRIC_ALIASES[m], "value": float(row[m])}
+        for _, row in summary.iterrows()
+        for m in metrics
+    ]
+    return pd.DataFrame(rows)

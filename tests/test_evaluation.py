@@ -396,3 +396,21 @@ def test_cli_switches_and_missing_error(fixture_dir, samples, tmp_path, monkeypa
     assert "a0001_1_1.jpg" in capsys.readouterr().err and not out2.exists()
     assert _run_cli([*argv, "--allow-missing"]) == 0
     assert pd.read_csv(out2)["missing"].sum() == 1
+
+
+def test_per_sample_prediction_paths_equal_a_folder(tmp_path, smoke_data_root):
+    """Table 1's Composite row passes the composites as per-sample paths; same numbers as a folder."""
+    import shutil
+
+    from harmonylib.data.iharmony4 import read_split
+
+    samples = read_split(smoke_data_root, "test")
+    folder = tmp_path / "preds"
+    folder.mkdir()
+    for s in samples:
+        shutil.copy(s.composite, folder / s.composite.name)
+    by_paths = E.evaluate_predictions(samples, [s.composite for s in samples], progress=False)
+    by_folder = E.evaluate_predictions(samples, folder, progress=False)
+    pd.testing.assert_frame_equal(by_paths, by_folder)
+    with pytest.raises(ValueError, match="prediction paths for"):
+        E.evaluate_predictions(samples, [samples[0].composite], progress=False)

@@ -1,0 +1,91 @@
+"""Committed notebooks are sources: stripped, one `parameters` cell, thin; each runs on smoke."""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _code_cells(nb):
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def test_there_are_notebooks():
+    names = {p.name for p in NOTEBOOKS}
+    assert {"00_data.ipynb", "04_table1.ipynb"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stripped_and_parameterised(path):
+    nb = json.loads(path.read_text())
+    cells = _code_cells(nb)
+    assert all(not c.get("outputs") for c in cells), "committed notebook holds outputs"
+    assert all(c.get("execution_count") is None for c in cells), "execution counts not stripped"
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "want exactly one cell tagged 'parameters'"
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    # the parameters cell holds lower-case literal assignments only
+    tree = ast.parse("".join(tagged[0]["source"]))
+    names = []
+    for node in tree.body:
+        assert isinstance(node, ast.Assign), "parameters cell may only assign literals"
+        ast.literal_eval(node.value)
+        names += [t.id for t in node.targets]
+    assert names and all(n == n.lower() for n in names)
+    assert "profile" in names and "seed" in names
+    # thin notebooks: no def or class
+    for c in cells:
+        for node in ast.walk(ast.parse("".join(c["source"]))):
+            assert not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)), (
+                "def/class belongs in harmonylib"
+            )
+    assert nb["cells"][0]["cell_type"] == "markdown" and nb["cells"][0]["source"][0].startswith("# ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Smoke runs: every notebook executes under papermill with profile=smoke.
+
+SMOKE_OUTPUTS = {
+    # notebook -> files (relative to out_dir) that the smoke run must write
+    "00_data.ipynb": ["figures/00_data_fg_ratio.png", "figures/00_data_samples.png"],
+    "04_table1.ipynb": [
+        "tables/table1.csv",
+        "tables/table1.md",
+        "tables/table1.tex",
+        "tables/table1.provenance.json",
+    ],
+}
+
+
+def _run(nb_path, out_nb, **params):
+    import papermill as pm
+
+    return pm.execute_notebook(
+        str(nb_path),
+        str(out_nb),
+        parameters=params,
+        kernel_name="python3",
+        cwd=str(ROOT),
+        progress_bar=False,
+    )
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_smoke_run(path, tmp_path, smoke_data_root):
+    out_dir = tmp_path / "results"
+    _run(path, tmp_path / path.name, profile="smoke", data_root=str(smoke_data_root), out_dir=str(out_dir))
+    for rel in SMOKE_OUTPUTS.get(path.name, []):
+        assert (out_dir / rel).is_file(), f"{path.name} did not write {rel}"
+
+
+@pytest.mark.notebook
+def test_papermill_unknown_profile_fails_loudly(tmp_path):
+    import papermill as pm
+
+    with pytest.raises(pm.PapermillExecutionError, match="unknown profile 'nonsense'"):
+        _run(ROOT / "notebooks" / "04_table1.ipynb", tmp_path / "out.ipynb", profile="nonsense")
