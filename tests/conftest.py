@@ -9,7 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+# One intra-op thread: on a 2-core machine that also runs notebook kernels and helper processes,
+# torch's default thread pool oversubscribes the cores and slows the tiny-model tests ~10x.
+# Results do not depend on it (tests that compare runs run both sides in this process).
+torch.set_num_threads(1)
 
 # The default tiny iHarmony4 fixture: (subset, composite stem, split). It covers shared masks and
 # reals, HCOCO's long annotation ids and Hday2night's hyphenated ids.
