@@ -22,6 +22,45 @@ Subsets mimic iHarmony4's four, names included: HCOCO ``c<id>_<annid>_<k>``, HAd
 ``a<4 digits>_<m>_<k>``, HFlickr ``f<id>_<m>_<k>``, Hday2night ``d<id>-<date>-<time>_<m>_<k>``.
 Their sizes follow iHarmony4's proportions after each gets its minimum.
 
+Recolouring strength -- a data generator calibrated against a published dataset statistic.
+The recolouring *kind* follows iHarmony4 (per-subset method weights in ``_METHOD_WEIGHTS``, edit
+ranges in :mod:`harmonylib.data.recolor`); its *size* is set per composite: a target foreground
+discrepancy (fMSE against the real, 8-bit units, at the generator's resolution) is drawn from a
+per-subset log-normal (:data:`STRENGTH_FMSE`: median fMSE and sigma of log10 fMSE, clipped to
++-2 sigma, stratified over each split's composites of that subset), and the recoloured foreground
+is mixed with the original, ``real + alpha * (recoloured - real)``, with the ``alpha <= 1`` that
+hits the target (:func:`harmonylib.data.recolor.blend_toward`; 15-30 % of composites keep
+``alpha = 1`` because their recolouring is weaker than the target, e.g. desaturating a grey region;
+the edit ranges were widened in version 2 to keep that share low).
+
+Target: the Composite row of the paper's Table 1 (the composites scored as predictions with the
+authors' protocol) on real iHarmony4 test -- PSNR / MSE / fMSE: HCOCO 35.47 / 41.07 / 542.06,
+HAdobe5k 33.77 / 63.40 / 404.62, HFlickr 30.03 / 143.45 / 785.65, Hday2night 34.50 / 76.61 /
+989.07, All 34.35 / 59.67 / 594.67. The eight numbers were fitted by hand (build, score with
+:func:`harmonylib.evaluation.evaluate_predictions`, adjust) on the ``mini`` profile, aiming at
++-1.5 dB PSNR and +-35 % fMSE per subset on both splits and seeds 0 and 1. Not every pair can be met
+exactly: our splits share one foreground-ratio mix across subsets, so mean PSNR pins each subset's
+geometric-mean fMSE, and HFlickr / HAdobe5k's paper PSNR asks for a geometric mean above their
+arithmetic-mean fMSE (impossible); those two get a balanced compromise with a near-constant strength
+(small sigma), Hday2night a wide one (its paper fMSE is far above what its PSNR implies). For the
+same reason MSE follows the mix (about 0.1 x fMSE in every subset), not the paper's per-subset MSE.
+
+Measured after calibration (generator version 2, ``mini``, seed 0; PSNR / MSE / fMSE):
+
+=========== ======================= ======================= =======================
+subset      test (n = 400)          train (n = 2400)        paper
+=========== ======================= ======================= =======================
+HCOCO       35.58 / 62.88 / 522.97  35.32 / 65.55 / 555.82  35.47 / 41.07 / 542.06
+HAdobe5k    33.45 / 58.91 / 494.02  34.55 / 55.55 / 462.73  33.77 / 63.40 / 404.62
+HFlickr     30.89 / 138.72 / 990.84 31.15 / 115.64 / 914.12 30.03 / 143.45 / 785.65
+Hday2night  34.20 / 113.27 / 766.00 34.47 / 82.69 / 817.28  34.50 / 76.61 / 989.07
+All         34.06 / 80.03 / 620.11  34.47 / 70.64 / 593.50  34.35 / 59.67 / 594.67
+=========== ======================= ======================= =======================
+
+(Before calibration, version 1 with full-strength recolouring: test All 30.60 / 267.39 / 2161.21.)
+With seed 1 every subset stays within +-1.5 dB and +-35 % on both splits. The ``smoke`` test split
+(24 composites) is too small to match per subset; its All fMSE is only checked to lie in a band.
+
 Everything is deterministic from ``BuiltinDataConfig.seed``: the same config gives the same bytes
 for every image and list (``BUILD.json`` differs only in its build time).
 """
@@ -41,9 +80,10 @@ import time
 import uuid
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -62,7 +102,7 @@ from harmonylib.paths import resolve
 from harmonylib.reproducibility import numpy_rng
 
 # Bump when the generator's output changes for the same config: ensure_builtin then rebuilds.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 BUILD_FILE = "BUILD.json"
 
 # iHarmony4's test mix over the evaluator's foreground-ratio bins (metrics.FG_BINS).
@@ -127,6 +167,20 @@ _METHOD_WEIGHTS: dict[str, dict[str, float]] = {
     },
     "Hday2night": {"exposure": 0.4, "white_balance": 0.4, "gamma": 0.2},
 }
+# Recolouring strength per subset: each composite's foreground discrepancy (its fMSE against the
+# real, 8-bit units, at the generator's resolution) is log-normal, log10 fMSE ~ N(log10 median,
+# sigma) clipped to +-_STRENGTH_CLIP sigmas and stratified per split (_assign_strengths); the
+# recoloured foreground is mixed with the original to hit it (recolor.blend_toward, alpha <= 1, so
+# never stronger than the recolouring itself). Calibrated against the paper's Composite row: see
+# "Recolouring strength" in the module docstring before changing a number.
+STRENGTH_FMSE: dict[str, tuple[float, float]] = {
+    # subset: (median fMSE, sigma of log10 fMSE)
+    "HCOCO": (450.0, 0.52),
+    "HAdobe5k": (640.0, 0.10),
+    "HFlickr": (1300.0, 0.08),
+    "Hday2night": (600.0, 0.70),
+}
+_STRENGTH_CLIP = 2.0
 _MASK_METHODS = ("segments", "shape", "silhouette")
 _MASK_WEIGHTS = (0.55, 0.3, 0.15)
 # Probability that the next mask of HCOCO/HFlickr lies on the same real image (several objects).
@@ -254,6 +308,7 @@ class _MaskPlan:
     bin: int
     n_composites: int
     mask_label: str  # the "<maskid>" part of the name
+    strength_z: list[float] = field(default_factory=list)  # per composite, see _assign_strengths
 
 
 @dataclass
@@ -343,7 +398,35 @@ def plan_dataset(cfg: BuiltinDataConfig) -> list[_RealPlan]:
                 else:
                     label = str(len(current.masks) + 1)
                 current.masks.append(_MaskPlan(b, k, label))
+    _assign_strengths(plans, cfg.seed)
     return plans
+
+
+def _assign_strengths(plans: list[_RealPlan], seed: int) -> None:
+    """Give every composite its strength quantile z (standard normal, clipped to +-_STRENGTH_CLIP).
+
+    Stratified per (split, subset): the N composites take one draw from each of N equal-probability
+    strata of N(0, 1), in random order, so even a 40-composite test subset has the calibrated strength
+    distribution, not a noisy sample of it. Uses its own random stream: names and masks are unaffected.
+    """
+    normal = NormalDist()
+    for split in ("train", "test"):
+        for subset in SUBSETS:
+            masks = [m for p in plans if p.split == split and p.subset == subset for m in p.masks]
+            n = sum(m.n_composites for m in masks)
+            if n == 0:
+                continue
+            rng = numpy_rng(seed, "builtin-strength", split, subset)
+            u = (rng.permutation(n) + rng.uniform(0.0, 1.0, n)) / n
+            z = np.clip(
+                [normal.inv_cdf(float(x)) for x in np.clip(u, 1e-9, 1 - 1e-9)],
+                -_STRENGTH_CLIP,
+                _STRENGTH_CLIP,
+            )
+            i = 0
+            for m in masks:
+                m.strength_z = [float(v) for v in z[i : i + m.n_composites]]
+                i += m.n_composites
 
 
 # ------------------------------------------------------------------------------ masks
@@ -500,6 +583,12 @@ def _random_crop(photo: Image.Image, size: int, rng: np.random.Generator, resamp
     return photo.resize(out, resample, box=(x0, y0, x0 + cw, y0 + ch))
 
 
+def _target_fmse(subset: str, z: float) -> float:
+    """A composite's foreground discrepancy (fMSE, 8-bit units) at strength quantile ``z``."""
+    median, sigma = STRENGTH_FMSE[subset]
+    return median * 10.0 ** (sigma * z)
+
+
 def _build_real(
     plan: _RealPlan,
     cfg: BuiltinDataConfig,
@@ -542,6 +631,8 @@ def _build_real(
                 ref_photo = others[int(crng.integers(len(others)))][1]
                 reference = np.asarray(_random_crop(ref_photo, cfg.image_size, crng, Image.BILINEAR)) / 255.0
             fg = rc.recolor(real, mask, method, crng, reference=reference)
+            target = _target_fmse(plan.subset, mplan.strength_z[k - 1])
+            fg, alpha = rc.blend_toward(real, fg, mask, target)
             comp = np.where(mask[..., None], fg, real)  # hard mask: real outside, recoloured inside
             comp_u8 = np.clip(np.round(comp * 255.0), 0, 255).astype(np.uint8)
             name = f"{mask_stem}_{k}"
@@ -556,6 +647,8 @@ def _build_real(
                     "photo": photo_name,
                     "mask_method": mask_method,
                     "recolor": method,
+                    "target_fmse": target,
+                    "alpha": alpha,
                     "fg_ratio": ratio,
                     "bin": mplan.bin,
                 }

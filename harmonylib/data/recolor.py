@@ -3,7 +3,9 @@
 iHarmony4 (Cong et al., CVPR 2020, §3) built HCOCO/HFlickr composites by colour transfer from
 another photo (statistics transfer, histogram matching, ...), HAdobe5k by swapping in the same
 region from a differently retouched version, and Hday2night from another capture time. The
-built-in dataset (:mod:`harmonylib.data.builtin`) imitates these with the functions below.
+built-in dataset (:mod:`harmonylib.data.builtin`) imitates these with the functions below, then
+scales each change to a calibrated strength with :func:`blend_toward` (the parameter ranges below,
+e.g. :data:`EXPOSURE_FACTOR`, therefore bound the largest change rather than set the typical one).
 
 All functions are pure numpy on float RGB images in [0, 1] of shape (H, W, 3). A ``mask``
 (H, W) (bool, or float thresholded at 0.5) selects the region to change; pixels outside it are
@@ -16,6 +18,7 @@ baseline (Reinhard et al., "Color transfer between images", 2001), applied foreg
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 
@@ -150,6 +153,41 @@ def white_balance_shift(img: np.ndarray, mask: np.ndarray | None, gains: np.ndar
     return _paste(img, region, img[region] * gains)
 
 
+def blend_toward(
+    img: np.ndarray, recolored: np.ndarray, mask: np.ndarray | None, target_fmse: float
+) -> tuple[np.ndarray, float]:
+    """Mix ``recolored`` with ``img`` inside ``mask`` so the region's error is ``target_fmse``.
+
+    The result is ``img + alpha * (recolored - img)`` inside the region (``img`` outside, bit for
+    bit), with ``alpha = min(1, sqrt(target_fmse / full))``, where ``full`` is the region's mean
+    squared difference between ``recolored`` and ``img`` over pixels and channels, in 8-bit units
+    (the unit of the evaluator's fMSE). ``alpha`` never exceeds 1: a recolouring weaker than the
+    target is kept whole.
+
+    Returns:
+        (the mixed (H, W, 3) image, ``alpha``).
+    """
+    img = _check_image(img, "img")
+    recolored = _check_image(recolored, "recolored")
+    region = _region(mask, img.shape)
+    if not region.any():
+        return img.copy(), 1.0
+    diff = recolored[region] - img[region]  # (N, 3)
+    full = float(np.mean((255.0 * diff) ** 2))
+    alpha = 1.0 if full <= max(target_fmse, 0.0) else math.sqrt(max(target_fmse, 0.0) / full)
+    return _paste(img, region, img[region] + alpha * diff), alpha
+
+
+# Parameter ranges of the parametric edits. They set the kind and the largest size of the change;
+# the builtin generator then scales each composite's change to a drawn strength (blend_toward).
+EXPOSURE_FACTOR = (1.3, 2.5)  # brighter x f or darker / f
+GAMMA = (1.4, 2.8)  # gamma g or 1 / g
+SATURATION_LOW = (0.0, 0.4)  # desaturate (half the draws) ...
+SATURATION_HIGH = (2.0, 4.0)  # ... or oversaturate
+WB_WARM = (0.25, 0.6)  # red/blue gain offset, either sign
+WB_TINT = 0.2  # green gain offset in [-WB_TINT, WB_TINT]
+
+
 def _away_from_one(rng: np.random.Generator, lo: float, hi: float) -> float:
     """A factor in [1/hi, 1/lo] or [lo, hi] (lo > 1), each side equally likely."""
     f = float(rng.uniform(lo, hi))
@@ -157,17 +195,19 @@ def _away_from_one(rng: np.random.Generator, lo: float, hi: float) -> float:
 
 
 def _wb_gains(rng: np.random.Generator) -> np.ndarray:
-    warm = float(rng.uniform(0.12, 0.3)) * (1 if rng.random() < 0.5 else -1)  # red <-> blue
-    tint = float(rng.uniform(-0.1, 0.1))  # green <-> magenta
+    warm = float(rng.uniform(*WB_WARM)) * (1 if rng.random() < 0.5 else -1)  # red <-> blue
+    tint = float(rng.uniform(-WB_TINT, WB_TINT))  # green <-> magenta
     return np.array([1.0 + warm, 1.0 + tint, 1.0 - warm])
 
 
+def _saturation_factor(rng: np.random.Generator) -> float:
+    return float(rng.uniform(*SATURATION_LOW)) if rng.random() < 0.5 else float(rng.uniform(*SATURATION_HIGH))
+
+
 _RANDOM: dict[str, Callable[..., np.ndarray]] = {
-    "exposure": lambda img, m, rng: adjust_exposure(img, m, _away_from_one(rng, 1.2, 1.7)),
-    "gamma": lambda img, m, rng: adjust_gamma(img, m, _away_from_one(rng, 1.3, 2.0)),
-    "saturation": lambda img, m, rng: adjust_saturation(
-        img, m, float(rng.uniform(0.1, 0.6)) if rng.random() < 0.5 else float(rng.uniform(1.5, 2.2))
-    ),
+    "exposure": lambda img, m, rng: adjust_exposure(img, m, _away_from_one(rng, *EXPOSURE_FACTOR)),
+    "gamma": lambda img, m, rng: adjust_gamma(img, m, _away_from_one(rng, *GAMMA)),
+    "saturation": lambda img, m, rng: adjust_saturation(img, m, _saturation_factor(rng)),
     "white_balance": lambda img, m, rng: white_balance_shift(img, m, _wb_gains(rng)),
 }
 
