@@ -76,6 +76,15 @@ def _open(path: Path) -> Image.Image:
     return img
 
 
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16/32-bit single-channel images scaled to 8-bit "L" (rounded); others unchanged."""
+    if img.mode not in ("I;16", "I;16B", "I;16L", "I"):
+        return img
+    arr = np.asarray(img).astype(np.float64)
+    peak = 65535.0 if arr.max() > 255 else 255.0
+    return Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+
+
 def load_rgb(path: str | os.PathLike, exif_transpose: bool = True) -> Image.Image:
     """Open an image as 8-bit RGB.
 
@@ -86,10 +95,7 @@ def load_rgb(path: str | os.PathLike, exif_transpose: bool = True) -> Image.Imag
     img = _open(path)
     if exif_transpose:
         img = ImageOps.exif_transpose(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img).astype(np.float64)
-        peak = 65535.0 if arr.max() > 255 else 255.0
-        img = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    img = _to_8bit(img)
     if img.mode == "RGBA":
         bg = Image.new("RGBA", img.size, (0, 0, 0, 255))
         img = Image.alpha_composite(bg, img)
@@ -106,10 +112,7 @@ def load_mask_l(path: str | os.PathLike, exif_transpose: bool = True) -> Image.I
     img = _open(path)
     if exif_transpose:
         img = ImageOps.exif_transpose(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img).astype(np.float64)
-        peak = 65535.0 if arr.max() > 255 else 255.0
-        return Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    img = _to_8bit(img)
     if img.mode == "RGBA":
         # A mask drawn in an editor may be stored as alpha only; take alpha if RGB is flat.
         arr = np.asarray(img)
