@@ -19,6 +19,8 @@ _COMMANDS = {
     "shrink": "harmonylib.data.shrink",
     "evaluate": "harmonylib.evaluation",
     "harmonize": "harmonylib.harmonize_cli",
+    "augment": "harmonylib.augment",
+    "human-harmony": "harmonylib.data.human_harmony",
 }
 
 

@@ -1,0 +1,734 @@
+"""The Human Harmony dataset (paper §4.2, §5.1.2), built from iMaterialist-Fashion-2020 (FGVC7).
+
+Input: the release of the Kaggle competition "iMaterialist (Fashion) 2020 at FGVC7"
+(https://www.kaggle.com/c/imaterialist-fashion-2020-fgvc7/data; the annotations are Fashionpedia's,
+Jia et al., ECCV 2020), as unpacked::
+
+    <src>/train.csv                 ImageId, EncodedPixels, Height, Width, ClassId, AttributesIds
+    <src>/label_descriptions.json   {"info": ..., "categories": [...], "attributes": [...]}
+    <src>/train/<ImageId>.jpg
+
+Format facts this reader relies on (from the competition's Data page and the released files):
+
+- ``train.csv`` has one row per segment (object instance). ``EncodedPixels`` is a run-length
+  encoding: space-separated ``start length`` pairs, ``start`` 1-indexed, pixels numbered top to
+  bottom, then left to right (column-major: pixel 1 is (row 1, col 1), pixel 2 is (row 2, col 1)).
+  ``Height`` and ``Width`` are the image's size. ``ClassId`` is one category id;
+  ``AttributesIds`` is a comma-separated list of attribute ids, empty for many segments (parts).
+- ``label_descriptions.json``: ``categories`` lists 46 apparel classes and parts, ids 0-45, each with
+  ``id``, ``name``, ``supercategory`` and ``level``. Supercategories: ``upperbody``,
+  ``lowerbody``, ``wholebody``, ``head``, ``neck``, ``arms and hands``, ``waist``,
+  ``legs and feet``, ``others`` (bag, scarf, umbrella) and the apparel parts ``garment parts``,
+  ``closures``, ``decorations``. There is no person / skin / hair class. ``attributes`` lists the
+  fine-grained attributes (``id``, ``name``, ``supercategory``, ``level``).
+
+The builder's stages, each callable on its own and resumable:
+
+1. :func:`prepare_human_harmony` (no model needed) -- filter product-only images, union each
+   image's segments into one foreground mask, split train/test, link the real images, write
+   ``human_harmony_pairs.csv`` and foreground-ratio statistics.
+2. :func:`generate_human_harmony` -- K = 10 candidates per pair with the inverse model
+   (:func:`harmonylib.augment.generate_candidates`; shards under ``accelerate launch``).
+3. :func:`select_human_harmony` -- the harmony classifier keeps, per (real, mask) pair, the
+   candidate with the highest P(unharmonious) (:func:`harmonylib.augment.select_best`); writes
+   the composites and the lists.
+
+Product-only rule (the paper removes "images containing only products" and gives no rule; ours):
+an image is kept when its segments cover at least ``min_body_regions`` (default 2) distinct
+*body regions*, the worn-on-body supercategories ``upperbody, lowerbody, wholebody, legs and feet,
+head, neck, arms and hands, waist``. A person photographed in an outfit shows at least two (a top
+and trousers, a dress and shoes, a shirt and glasses...); a product shot of one item shows at most
+one (a dress with its sleeves and neckline is ``wholebody`` + parts; a pair of shoes is
+``legs and feet``; a bag is ``others``, no region). Parts, closures and decorations never count.
+The cost: a person photo cropped to one garment is dropped too. We cannot check the paper's
+29,103 kept images without the data; the count our rule gives on the release is printed by the
+``prepare`` step.
+
+Mask classes: the paper sets "all valid segmentation parts (except background)" to 1. We union
+every segment of every class listed in ``label_descriptions.json`` (all 46, parts included:
+parts lie inside their garments, so they add little, but accessories such as bags and umbrellas
+are held by the person and belong to the foreground). ``mask_classes`` restricts the union.
+The foreground is therefore the person's *apparel and accessories*, not skin or hair (the
+release has no such class).
+
+Split: iHarmony4's test fraction, ``n_test = round(N · 7,404 / 73,146)`` (half up), test images
+drawn with a seeded permutation. For N = 29,103 this gives 26,157 / 2,946, the paper's split; the
+text's "29,106" is off by 3 (29,106 would give 26,160 / 2,946).
+
+Output (a root the iHarmony4 reader reads unchanged through its combined lists)::
+
+    <out>/HumanHarmony/real_images/<ImageId>.jpg          hard links (else copies) of the release's images
+    <out>/HumanHarmony/masks/<ImageId>_1.png               0/255 union masks
+    <out>/HumanHarmony/composite_images/<ImageId>_1_<k>.png  the selected candidate (k in 1..K)
+    <out>/HumanHarmony/HumanHarmony_{train,test}.txt      bare composite names (per-subset style)
+    <out>/IHD_{train,test}.txt, <out>/{train,test}.jsonl   combined lists: read_split(<out>, split)
+    <out>/human_harmony_pairs.csv, HUMAN_HARMONY.json      per-image metadata, summary and fg-ratio mix
+    <out>/candidates/                                      the generated root (all K candidates + manifest)
+
+``harmonylib.data.iharmony4`` only looks for per-subset lists of the four iHarmony4 subsets, so
+``HumanHarmony_train.txt`` is written for completeness and the combined lists are what it reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm.auto import tqdm
+
+from harmonylib import metrics
+from harmonylib.augment import (
+    Pair,
+    generate_candidates,
+    link_or_copy,
+    score_candidates,
+    select_best,
+)
+from harmonylib.io import atomic_save_image, atomic_write_json, atomic_write_text, load_mask_l
+from harmonylib.reproducibility import numpy_rng
+
+SUBSET = "HumanHarmony"
+CSV_COLUMNS = ("ImageId", "EncodedPixels", "Height", "Width", "ClassId", "AttributesIds")
+BODY_SUPERCATEGORIES = (
+    "upperbody",
+    "lowerbody",
+    "wholebody",
+    "legs and feet",
+    "head",
+    "neck",
+    "arms and hands",
+    "waist",
+)
+# iHarmony4's test fraction (paper §5.1.1: 73,146 pairs, 7,404 for testing).
+IHARMONY4_TEST = (7404, 73146)
+PAPER_PAIRS = 29103  # 26,157 + 2,946 (§5.1.2; the text's 29,106 is off by 3)
+PAPER_SPLIT = (26157, 2946)
+PAPER_TEST_FG_MIX = (26, 323, 2597)  # Table 3, N_samples of Human Harmony test per metrics.FG_BINS
+PAPER_K = 10
+PAIRS_FILE = "human_harmony_pairs.csv"
+SUMMARY_FILE = "HUMAN_HARMONY.json"
+CANDIDATES_DIR = "candidates"
+MASK_SUFFIX = "_1"  # one mask per image: <ImageId>_1.png
+
+
+class ImaterialistFormatError(ValueError):
+    """The release's files do not have the expected format; the message names the file or ImageId."""
+
+
+# ------------------------------------------------------------------------------------ RLE
+
+
+def rle_decode(rle: str, height: int, width: int, image_id: str | None = None) -> np.ndarray:
+    """Decode one ``EncodedPixels`` string to a (height, width) bool mask.
+
+    Runs are ``start length`` pairs, ``start`` 1-indexed, pixels numbered column-major (top to
+    bottom, then left to right). Example: H=3, W=2, ``"2 3"`` → ``[[0, 1], [1, 0], [1, 0]]``.
+
+    Raises:
+        ImaterialistFormatError: not integer pairs, a start < 1 or length < 1, or a run past the
+            last pixel; the message names ``image_id``.
+    """
+    who = f"ImageId {image_id}: " if image_id is not None else ""
+    if height < 1 or width < 1:
+        raise ImaterialistFormatError(f"{who}image size {height}x{width} (HxW) is not positive")
+    text = "" if rle is None or (isinstance(rle, float) and math.isnan(rle)) else str(rle)
+    tokens = text.split()
+    try:
+        values = np.array([int(t) for t in tokens], dtype=np.int64)
+    except ValueError:
+        bad = next(t for t in tokens if not t.lstrip("-").isdigit())
+        raise ImaterialistFormatError(f"{who}EncodedPixels has a non-integer token {bad!r}") from None
+    if values.size == 0 or values.size % 2:
+        raise ImaterialistFormatError(
+            f"{who}EncodedPixels must be non-empty 'start length' pairs, got {values.size} numbers"
+        )
+    starts, lengths = values[0::2] - 1, values[1::2]  # 0-based starts
+    n = height * width
+    if (starts < 0).any() or (lengths < 1).any():
+        raise ImaterialistFormatError(f"{who}EncodedPixels has a start < 1 or a length < 1")
+    ends = starts + lengths
+    if (ends > n).any():
+        i = int(np.argmax(ends > n))
+        raise ImaterialistFormatError(
+            f"{who}EncodedPixels run {starts[i] + 1} {lengths[i]} ends at pixel {ends[i]}, past the "
+            f"last pixel {n} of a {height}x{width} (HxW) image"
+        )
+    flat = np.zeros(n + 1, dtype=np.int32)
+    np.add.at(flat, starts, 1)
+    np.add.at(flat, ends, -1)
+    on = np.cumsum(flat[:n]) > 0  # (H*W,) column-major
+    return on.reshape(width, height).T  # (H, W)
+
+
+def rle_encode(mask: np.ndarray) -> str:
+    """Encode a (H, W) mask as ``EncodedPixels`` (1-indexed, column-major); inverse of :func:`rle_decode`."""
+    m = np.asarray(mask).astype(bool)
+    if m.ndim != 2:
+        raise ValueError(f"mask must be (H, W), got {m.shape}")
+    flat = np.concatenate([[False], m.T.reshape(-1), [False]])  # column-major, padded
+    edges = np.flatnonzero(flat[1:] != flat[:-1])  # run starts and ends, 0-based
+    starts, ends = edges[0::2], edges[1::2]
+    return " ".join(f"{s + 1} {e - s}" for s, e in zip(starts, ends, strict=True))
+
+
+# ------------------------------------------------------------------------------- reading
+
+
+def read_label_descriptions(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
+    """``{class id: category}`` from ``label_descriptions.json`` (keys checked).
+
+    Raises:
+        ImaterialistFormatError: missing ``categories``/``attributes`` or category keys.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ImaterialistFormatError(f"{path}: cannot read label descriptions ({exc})") from exc
+    for key in ("categories", "attributes"):
+        if key not in data:
+            raise ImaterialistFormatError(f"{path}: no {key!r} list")
+    cats = {}
+    for c in data["categories"]:
+        missing = {"id", "name", "supercategory", "level"} - set(c)
+        if missing:
+            raise ImaterialistFormatError(f"{path}: category {c} lacks {sorted(missing)}")
+        cats[int(c["id"])] = dict(c)
+    return cats
+
+
+def read_annotations(path: str | os.PathLike) -> pd.DataFrame:
+    """``train.csv`` as a DataFrame (columns checked; ``ImageId`` as str, sizes and ClassId as int).
+
+    Raises:
+        ImaterialistFormatError: missing columns, or an image whose rows disagree on its size.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImaterialistFormatError(f"{path}: annotation csv does not exist")
+    df = pd.read_csv(path, dtype={"ImageId": str, "EncodedPixels": str, "AttributesIds": str})
+    missing = [c for c in CSV_COLUMNS if c not in df.columns]
+    if missing:
+        raise ImaterialistFormatError(f"{path}: missing columns {missing}; has {list(df.columns)}")
+    for col in ("Height", "Width", "ClassId"):
+        bad = pd.to_numeric(df[col], errors="coerce").isna()
+        if bad.any():
+            raise ImaterialistFormatError(
+                f"{path}: ImageId {df.loc[bad, 'ImageId'].iloc[0]}: {col} is not an integer"
+            )
+        df[col] = df[col].astype(np.int64)
+    sizes = df.groupby("ImageId")[["Height", "Width"]].nunique()
+    bad = sizes[(sizes["Height"] > 1) | (sizes["Width"] > 1)]
+    if len(bad):
+        raise ImaterialistFormatError(f"{path}: ImageId {bad.index[0]}: rows give different Height/Width")
+    return df
+
+
+# -------------------------------------------------------------------------------- filtering
+
+
+@dataclass(frozen=True)
+class FilterRule:
+    """Which images are people, not products (see the module docstring).
+
+    An image is kept when its segments cover at least ``min_body_regions`` distinct supercategories
+    among ``body_supercategories``.
+    """
+
+    min_body_regions: int = 2
+    body_supercategories: tuple[str, ...] = BODY_SUPERCATEGORIES
+
+
+def body_regions(
+    class_ids: Iterable[int], categories: Mapping[int, Mapping[str, Any]], image_id: str = "?"
+) -> set[str]:
+    """The supercategories of an image's segments (all of them; the rule picks the body ones)."""
+    out = set()
+    for c in class_ids:
+        if int(c) not in categories:
+            raise ImaterialistFormatError(
+                f"ImageId {image_id}: ClassId {c} is not in label_descriptions.json"
+            )
+        out.add(str(categories[int(c)]["supercategory"]))
+    return out
+
+
+def is_product_only(
+    class_ids: Iterable[int],
+    categories: Mapping[int, Mapping[str, Any]],
+    rule: FilterRule = FilterRule(),
+    image_id: str = "?",
+) -> bool:
+    """True when the image's segments cover fewer than ``rule.min_body_regions`` body regions."""
+    regions = body_regions(class_ids, categories, image_id) & set(rule.body_supercategories)
+    return len(regions) < rule.min_body_regions
+
+
+def filter_images(
+    annotations: pd.DataFrame, categories: Mapping[int, Mapping[str, Any]], rule: FilterRule = FilterRule()
+) -> tuple[list[str], list[str]]:
+    """(kept ImageIds, dropped product-only ImageIds), each sorted."""
+    kept, dropped = [], []
+    for image_id, classes in annotations.groupby("ImageId", sort=True)["ClassId"]:
+        (dropped if is_product_only(classes.tolist(), categories, rule, image_id) else kept).append(image_id)
+    return kept, dropped
+
+
+def union_mask(
+    rows: pd.DataFrame, height: int, width: int, image_id: str, mask_classes: Iterable[int] | None = None
+) -> np.ndarray:
+    """The union of an image's segments (of ``mask_classes``, default all) as a (H, W) bool mask."""
+    keep = None if mask_classes is None else {int(c) for c in mask_classes}
+    mask = np.zeros((height, width), dtype=bool)
+    for rle, cls in zip(rows["EncodedPixels"], rows["ClassId"], strict=True):
+        if keep is None or int(cls) in keep:
+            mask |= rle_decode(rle, height, width, image_id)
+    return mask
+
+
+# ------------------------------------------------------------------------------------ split
+
+
+def split_sizes(n: int, test_fraction: tuple[int, int] = IHARMONY4_TEST) -> tuple[int, int]:
+    """(n_train, n_test) with ``n_test = round(n · 7,404 / 73,146)``, half up, in exact arithmetic.
+
+    ``split_sizes(29103) == (26157, 2946)``: the paper's Human Harmony split.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    num, den = test_fraction
+    n_test = math.floor(Fraction(n * num, den) + Fraction(1, 2))
+    return n - n_test, n_test
+
+
+def assign_split(image_ids: Sequence[str], seed: int) -> dict[str, str]:
+    """``{ImageId: "train"|"test"}``: a seeded permutation of the sorted ids; the first n_test are test."""
+    ids = sorted(image_ids)
+    _, n_test = split_sizes(len(ids))
+    order = numpy_rng(seed, "human_harmony", "split").permutation(len(ids))
+    test = {ids[i] for i in order[:n_test]}
+    return {i: ("test" if i in test else "train") for i in ids}
+
+
+# ---------------------------------------------------------------------------------- stage 1
+
+
+def _subset_dir(out_root: Path) -> Path:
+    return out_root / SUBSET
+
+
+def _exif_orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 (a broken EXIF block is no orientation)
+        return 1
+
+
+def _place_real(src: Path, real_dir: Path, image_id: str, height: int, width: int, link_mode: str) -> Path:
+    """Link the release's image into ``real_images`` after checking its size against the csv.
+
+    An image with an EXIF orientation tag is written as a PNG of its stored pixels instead (the
+    csv's masks are in stored orientation; ``load_rgb`` would otherwise rotate the image away
+    from its mask).
+    """
+    if not src.is_file():
+        raise ImaterialistFormatError(f"ImageId {image_id}: image {src} does not exist")
+    for suffix in (".jpg", ".png"):
+        if (real_dir / f"{image_id}{suffix}").is_file():
+            return real_dir / f"{image_id}{suffix}"
+    try:
+        with Image.open(src) as im:
+            size, orientation = im.size, _exif_orientation(im)
+            if size != (width, height):
+                raise ImaterialistFormatError(
+                    f"ImageId {image_id}: train.csv says {width}x{height} (WxH) but {src} is "
+                    f"{size[0]}x{size[1]}"
+                )
+            if orientation != 1:
+                dst = real_dir / f"{image_id}.png"
+                atomic_save_image(dst, im.convert("RGB"))
+                return dst
+    except (OSError, SyntaxError) as exc:
+        raise ImaterialistFormatError(f"ImageId {image_id}: cannot read {src} ({exc})") from exc
+    dst = real_dir / f"{image_id}.jpg"
+    link_or_copy(src, dst, link_mode)
+    return dst
+
+
+def mask_fg_ratio(mask_path: str | os.PathLike) -> float:
+    """Foreground ratio as the evaluator measures it (dither, NEAREST to 256², fraction of pixels)."""
+    return metrics.fg_ratio(metrics.binarize_mask(load_mask_l(mask_path), 256, "dither"))
+
+
+def fg_ratio_stats(pairs: pd.DataFrame) -> dict[str, Any]:
+    """Counts and fractions per split over ``metrics.FG_BINS`` (``pairs`` needs ``split``, ``fg_bin``)."""
+    out: dict[str, Any] = {"bins": list(metrics.FG_BIN_LABELS)}
+    for split in ("train", "test", "all"):
+        sel = pairs if split == "all" else pairs[pairs["split"] == split]
+        counts = [int((sel["fg_bin"] == b).sum()) for b in range(len(metrics.FG_BINS))]
+        total = max(1, sum(counts))
+        out[split] = {
+            "counts": dict(zip(metrics.FG_BIN_LABELS, counts, strict=True)),
+            "fractions": dict(zip(metrics.FG_BIN_LABELS, [c / total for c in counts], strict=True)),
+            "mean_fg_ratio": float(sel["fg_ratio"].mean()) if len(sel) else float("nan"),
+        }
+    paper_total = sum(PAPER_TEST_FG_MIX)
+    out["paper_test"] = {
+        "counts": dict(zip(metrics.FG_BIN_LABELS, PAPER_TEST_FG_MIX, strict=True)),
+        "fractions": dict(
+            zip(metrics.FG_BIN_LABELS, [c / paper_total for c in PAPER_TEST_FG_MIX], strict=True)
+        ),
+    }
+    return out
+
+
+def prepare_human_harmony(
+    src_root: str | os.PathLike,
+    out_root: str | os.PathLike,
+    *,
+    seed: int = 0,
+    rule: FilterRule = FilterRule(),
+    mask_classes: Iterable[int] | None = None,
+    link_mode: str = "hardlink",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Stage 1: filter, masks, split, reals, statistics. No model needed; resumable.
+
+    Args:
+        src_root: the unpacked release (``train.csv``, ``label_descriptions.json``, ``train/``).
+        out_root: the Human Harmony root (see the module docstring).
+        seed: split seed.
+        rule: the product-only filter.
+        mask_classes: class ids unioned into the mask (default: all categories).
+        link_mode: ``"hardlink"`` or ``"copy"`` for the real images.
+        progress: progress bar.
+
+    Returns:
+        The summary written to ``HUMAN_HARMONY.json`` (counts, rule, split, fg-ratio mix).
+
+    Raises:
+        ImaterialistFormatError: a malformed file, RLE, unknown class, missing image or a csv size
+            that differs from the image, naming the ImageId.
+    """
+    src_root, out_root = Path(src_root), Path(out_root)
+    categories = read_label_descriptions(src_root / "label_descriptions.json")
+    ann = read_annotations(src_root / "train.csv")
+    if mask_classes is not None:
+        unknown = {int(c) for c in mask_classes} - set(categories)
+        if unknown:
+            raise ValueError(f"mask_classes: {sorted(unknown)} are not categories of label_descriptions.json")
+    kept, dropped = filter_images(ann, categories, rule)
+    split = assign_split(kept, seed)
+    sub = _subset_dir(out_root)
+    (sub / "masks").mkdir(parents=True, exist_ok=True)
+    (sub / "real_images").mkdir(parents=True, exist_ok=True)
+
+    groups = {k: g for k, g in ann.groupby("ImageId", sort=False)}
+    rows = []
+    for image_id in tqdm(kept, desc="Human Harmony masks", disable=not progress):
+        g = groups[image_id]
+        h, w = int(g["Height"].iloc[0]), int(g["Width"].iloc[0])
+        real = _place_real(
+            src_root / "train" / f"{image_id}.jpg", sub / "real_images", image_id, h, w, link_mode
+        )
+        mask_path = sub / "masks" / f"{image_id}{MASK_SUFFIX}.png"
+        if not mask_path.is_file():
+            mask = union_mask(g, h, w, image_id, mask_classes)
+            atomic_save_image(mask_path, Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), "L"))
+        ratio = mask_fg_ratio(mask_path)
+        rows.append(
+            {
+                "image_id": image_id,
+                "split": split[image_id],
+                "height": h,
+                "width": w,
+                "n_segments": len(g),
+                "classes": " ".join(str(c) for c in sorted(set(g["ClassId"].tolist()))),
+                "real": real.name,
+                "mask": mask_path.name,
+                "fg_ratio": ratio,
+                "fg_bin": int(metrics.fg_bin_index(ratio)),
+            }
+        )
+    pairs = pd.DataFrame(
+        rows,
+        columns=[
+            "image_id",
+            "split",
+            "height",
+            "width",
+            "n_segments",
+            "classes",
+            "real",
+            "mask",
+            "fg_ratio",
+            "fg_bin",
+        ],
+    )
+    atomic_write_text(out_root / PAIRS_FILE, pairs.to_csv(index=False))
+    n_train, n_test = split_sizes(len(kept))
+    summary = {
+        "source": str(src_root),
+        "n_images": int(ann["ImageId"].nunique()),
+        "n_segments": len(ann),
+        "n_kept": len(kept),
+        "n_dropped_product_only": len(dropped),
+        "dropped_product_only": dropped[:50],
+        "rule": asdict(rule),
+        "mask_classes": "all" if mask_classes is None else sorted(int(c) for c in mask_classes),
+        "seed": seed,
+        "split": {"train": n_train, "test": n_test},
+        "paper": {"pairs": PAPER_PAIRS, "train": PAPER_SPLIT[0], "test": PAPER_SPLIT[1]},
+        "fg_ratio": fg_ratio_stats(pairs),
+    }
+    atomic_write_json(out_root / SUMMARY_FILE, summary)
+    return summary
+
+
+def read_pairs(out_root: str | os.PathLike) -> pd.DataFrame:
+    """``human_harmony_pairs.csv`` of a prepared root.
+
+    Raises:
+        FileNotFoundError: the root was not prepared (run :func:`prepare_human_harmony`).
+    """
+    path = Path(out_root) / PAIRS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run prepare_human_harmony (stage 1) first")
+    return pd.read_csv(path, dtype={"image_id": str})
+
+
+def human_harmony_pairs(out_root: str | os.PathLike) -> list[Pair]:
+    """The prepared (real, mask) pairs as :class:`harmonylib.augment.Pair`, in ImageId order."""
+    out_root = Path(out_root)
+    sub = _subset_dir(out_root)
+    return [
+        Pair(
+            subset=SUBSET,
+            mask_id=Path(r.mask).stem,
+            real=sub / "real_images" / r.real,
+            mask=sub / "masks" / r.mask,
+        )
+        for r in read_pairs(out_root).itertuples()
+    ]
+
+
+# ------------------------------------------------------------------------------ stages 2, 3
+
+
+def generate_human_harmony(
+    out_root: str | os.PathLike,
+    pipeline: Any,
+    *,
+    k: int = PAPER_K,
+    seed: int = 0,
+    batch_size: int = 8,
+    candidates_root: str | os.PathLike | None = None,
+    **generate_kwargs: Any,
+) -> Path:
+    """Stage 2: K candidates per prepared pair with the inverse pipeline (resumable, shardable).
+
+    ``generate_kwargs`` go to :func:`harmonylib.augment.generate_candidates` (``rank``,
+    ``world_size``, ``num_inference_steps``, ``size_mode``, ``size``, ``model_paths``, ...).
+
+    Returns:
+        This process's manifest part.
+    """
+    out_root = Path(out_root)
+    cand = Path(candidates_root) if candidates_root is not None else out_root / CANDIDATES_DIR
+    return generate_candidates(
+        pipeline,
+        human_harmony_pairs(out_root),
+        cand,
+        k=k,
+        seed=seed,
+        batch_size=batch_size,
+        **generate_kwargs,
+    )
+
+
+def select_human_harmony(
+    out_root: str | os.PathLike,
+    classifier: Any,
+    *,
+    candidates_root: str | os.PathLike | None = None,
+    batch_size: int = 32,
+    device: str = "cpu",
+    link_mode: str = "hardlink",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Stage 3: score the candidates, keep the best per pair, write composites and lists.
+
+    Returns:
+        The updated summary (also in ``HUMAN_HARMONY.json``), with a ``selection`` block.
+
+    Raises:
+        ValueError: a prepared pair has no candidate.
+    """
+    out_root = Path(out_root)
+    cand = Path(candidates_root) if candidates_root is not None else out_root / CANDIDATES_DIR
+    records = score_candidates(classifier, cand, batch_size=batch_size, device=device, progress=progress)
+    best = select_best(records, group_by="mask")
+    pairs = read_pairs(out_root)
+    sub = _subset_dir(out_root)
+    comp_dir = sub / "composite_images"
+    comp_dir.mkdir(parents=True, exist_ok=True)
+    lists: dict[str, list[str]] = {"train": [], "test": []}
+    chosen_rows = []
+    missing = []
+    for r in pairs.itertuples():
+        mask_id = Path(r.mask).stem
+        rec = best.get(f"{SUBSET}/{mask_id}")
+        if rec is None:
+            missing.append(r.image_id)
+            continue
+        name = rec["name"] + Path(rec["file"]).suffix
+        for stale in comp_dir.glob(f"{mask_id}_*"):
+            if stale.name != name:
+                stale.unlink()  # a different candidate selected earlier (e.g. another classifier)
+        link_or_copy(cand / rec["file"], comp_dir / name, link_mode)
+        lists[r.split].append(name)
+        chosen_rows.append({"image_id": r.image_id, "composite": name, "j": rec["j"], "score": rec["score"]})
+    if missing:
+        raise ValueError(
+            f"{len(missing)} prepared pairs have no candidate (e.g. ImageId {missing[0]}); "
+            "run generate_human_harmony on all pairs first"
+        )
+    for split, names in lists.items():
+        entries = [f"{SUBSET}/composite_images/{n}" for n in names]
+        atomic_write_text(out_root / f"IHD_{split}.txt", "".join(e + "\n" for e in entries))
+        atomic_write_text(
+            out_root / f"{split}.jsonl",
+            "".join(json.dumps({"file_name": e, "text": ""}) + "\n" for e in entries),
+        )
+        atomic_write_text(sub / f"{SUBSET}_{split}.txt", "".join(n + "\n" for n in names))
+    summary_path = out_root / SUMMARY_FILE
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    scores = np.array([c["score"] for c in chosen_rows], dtype=np.float64)
+    summary["selection"] = {
+        "group_by": "mask",
+        "n_candidates": len(records),
+        "n_selected": len(chosen_rows),
+        "mean_selected_score": float(scores.mean()) if scores.size else float("nan"),
+        "train": len(lists["train"]),
+        "test": len(lists["test"]),
+    }
+    atomic_write_text(out_root / "human_harmony_selection.csv", pd.DataFrame(chosen_rows).to_csv(index=False))
+    atomic_write_json(summary_path, summary)
+    return summary
+
+
+# --------------------------------------------------------------------------------------- CLI
+
+
+def _run_prepare(args: argparse.Namespace) -> int:
+    rule = FilterRule(min_body_regions=args.min_body_regions)
+    s = prepare_human_harmony(args.src, args.out, seed=args.seed, rule=rule)
+    print(
+        f"kept {s['n_kept']} of {s['n_images']} images ({s['n_dropped_product_only']} product-only dropped)"
+    )
+    print(
+        f"split: train {s['split']['train']}, test {s['split']['test']} (paper: {PAPER_SPLIT[0]} / {PAPER_SPLIT[1]})"
+    )
+    print(
+        "test fg-ratio mix:", s["fg_ratio"]["test"]["counts"], "paper:", s["fg_ratio"]["paper_test"]["counts"]
+    )
+    return 0
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from harmonylib.pipeline import DiffHarmonyPipeline
+
+    pipe = DiffHarmonyPipeline.from_pretrained(args.pipeline)
+    if args.device:
+        pipe.to(args.device)
+    generate_human_harmony(
+        args.out, pipe, k=args.k, seed=args.seed, batch_size=args.batch_size,
+        num_inference_steps=args.steps, model_paths={"pipeline": args.pipeline},
+    )  # fmt: skip
+    return 0
+
+
+def _run_select(args: argparse.Namespace) -> int:
+    from harmonylib.models.classifier import build_classifier
+
+    clf = build_classifier(args.arch).load_authors_checkpoint(args.classifier).to(args.device)
+    s = select_human_harmony(args.out, clf, batch_size=args.batch_size, device=args.device)
+    print(
+        f"selected {s['selection']['n_selected']} composites: train {s['selection']['train']}, test {s['selection']['test']}"
+    )
+    return 0
+
+
+def _run_fixture(args: argparse.Namespace) -> int:
+    from harmonylib.data.imaterialist_fixture import build_imaterialist_fixture
+
+    info = build_imaterialist_fixture(
+        args.out, n_images=args.n_images, seed=args.seed, image_size=args.image_size
+    )
+    print(f"wrote {info['n_images']} images ({info['n_product']} product-only) to {args.out}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``harmonylib human-harmony {prepare,generate,select,fixture}``."""
+    p = subparsers.add_parser("human-harmony", help="build the Human Harmony dataset (paper §4.2)")
+    sub = p.add_subparsers(dest="hh_command", metavar="STAGE", required=True)
+    a = sub.add_parser("prepare", help="stage 1: filter, masks, split (no model)")
+    a.add_argument("--src", required=True, help="unpacked imaterialist-fashion-2020-fgvc7 folder")
+    a.add_argument("--out", required=True)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--min-body-regions", type=int, default=2)
+    a.set_defaults(func=_run_prepare)
+    g = sub.add_parser("generate", help="stage 2: K candidates per pair (accelerate launch shards it)")
+    g.add_argument("--out", required=True)
+    g.add_argument("--pipeline", required=True, help="saved inverse DiffHarmonyPipeline folder")
+    g.add_argument("--k", type=int, default=PAPER_K)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--batch-size", type=int, default=8)
+    g.add_argument("--steps", type=int, default=5)
+    g.add_argument("--device", default=None)
+    g.set_defaults(func=_run_generate)
+    s = sub.add_parser("select", help="stage 3: classifier selection, composites and lists")
+    s.add_argument("--out", required=True)
+    s.add_argument("--classifier", required=True, help="model_state_dict.pth")
+    s.add_argument("--arch", default="resnet50")
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=_run_select)
+    f = sub.add_parser("fixture", help="write a generated fixture in the imaterialist release format")
+    f.add_argument("--out", required=True)
+    f.add_argument("--n-images", type=int, default=14)
+    f.add_argument("--image-size", type=int, default=64)
+    f.add_argument("--seed", type=int, default=0)
+    f.set_defaults(func=_run_fixture)
+
+
+__all__ = [
+    "FilterRule",
+    "ImaterialistFormatError",
+    "assign_split",
+    "filter_images",
+    "fg_ratio_stats",
+    "generate_human_harmony",
+    "human_harmony_pairs",
+    "is_product_only",
+    "prepare_human_harmony",
+    "read_annotations",
+    "read_label_descriptions",
+    "read_pairs",
+    "rle_decode",
+    "rle_encode",
+    "select_human_harmony",
+    "split_sizes",
+    "union_mask",
+]
