@@ -271,3 +271,21 @@ def test_cli_lists(tmp_path, iharmony4_factory, capsys):
 def test_fixture_images_are_valid(iharmony4_root):
     s = read_split(iharmony4_root, "train")[0]
     assert np.asarray(Image.open(s.mask)).max() == 255
+
+
+def test_per_subset_lists_of_an_extra_subset_are_read(tmp_path):
+    """A subset built like iHarmony4's (e.g. HumanHarmony, paper §4.2) is read from its own lists."""
+    from conftest import write_iharmony4
+
+    from harmonylib.data.iharmony4 import read_split, subset_folders
+
+    items = [
+        ("HumanHarmony", "h10_1_3", "train"),
+        ("HumanHarmony", "h11_1_2", "test"),
+        ("HFlickr", "f1_1_1", "train"),
+    ]
+    write_iharmony4(tmp_path, items, styles=("subset",))
+    assert subset_folders(tmp_path)[-1] == "HumanHarmony"
+    train = read_split(tmp_path, "train")
+    assert sorted((s.subset, s.name) for s in train) == [("HFlickr", "f1_1_1"), ("HumanHarmony", "h10_1_3")]
+    assert [s.name for s in read_split(tmp_path, "test")] == ["h11_1_2"]

@@ -104,6 +104,23 @@ def canonical_subset(folder: str) -> str:
     return folder
 
 
+def subset_folders(root: str | os.PathLike) -> list[str]:
+    """The four iHarmony4 subsets, then any other folder of ``root`` holding ``composite_images``.
+
+    Other folders are subsets built the same way, e.g. ``HumanHarmony`` (paper §4.2).
+    """
+    root = Path(root)
+    extra = []
+    if root.is_dir():
+        known = {s.lower() for s in SUBSETS}
+        extra = sorted(
+            d.name
+            for d in root.iterdir()
+            if d.name.lower() not in known and (d / "composite_images").is_dir()
+        )
+    return [*SUBSETS, *extra]
+
+
 def _with_fallback(path: Path) -> Path:
     """``path`` if it exists, else an existing file of the same stem with another image suffix."""
     if path.exists():
@@ -161,7 +178,7 @@ def find_list_style(root: str | os.PathLike, split: str) -> str | None:
     """Which list style exists for ``split`` in ``root``: ihd, then jsonl, then subset; else None."""
     root = Path(root)
     for style in ("ihd", "jsonl", "subset"):
-        if any(p.is_file() for p in _list_candidates(root, split, style, SUBSETS)):
+        if any(p.is_file() for p in _list_candidates(root, split, style, subset_folders(root))):
             return style
     return None
 
@@ -180,12 +197,14 @@ def read_list_entries(root: str | os.PathLike, split: str, style: str = "auto") 
         raise ValueError(f"unknown list style {style!r}; allowed: {list(LIST_STYLES)}")
     root = Path(root)
     chosen = find_list_style(root, split) if style == "auto" else style
-    if chosen is None or not any(p.is_file() for p in _list_candidates(root, split, chosen, SUBSETS)):
+    if chosen is None or not any(
+        p.is_file() for p in _list_candidates(root, split, chosen, subset_folders(root))
+    ):
         looked = [
             str(p.relative_to(root))
             for s in ("ihd", "jsonl", "subset")
             if style in ("auto", s)
-            for p in _list_candidates(root, split, s, SUBSETS)
+            for p in _list_candidates(root, split, s, subset_folders(root))
         ]
         raise DataIntegrityError(
             f"no {split} list in {root} (style {style!r}); looked for: {', '.join(looked)}. "
@@ -207,7 +226,7 @@ def read_list_entries(root: str | os.PathLike, split: str, style: str = "auto") 
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise DataIntegrityError(f"{path}:{i}: not a {{'file_name': ...}} JSON line ({exc})") from exc
     else:
-        for s in SUBSETS:
+        for s in subset_folders(root):
             for cand in _list_candidates(root, split, "subset", [s]):
                 if not cand.is_file():
                     continue
@@ -324,7 +343,7 @@ def read_split(
         if (
             i > 0
             and style != "auto"
-            and not any(p.is_file() for p in _list_candidates(root, split, style, SUBSETS))
+            and not any(p.is_file() for p in _list_candidates(root, split, style, subset_folders(root)))
         ):
             continue
         for entry in read_list_entries(root, split, style):
@@ -424,7 +443,7 @@ def write_lists(
         src = find_list_style(root, split) if source_style == "auto" else source_style
         entries = read_list_entries(root, split, src or "auto")
         for style in ("ihd", "jsonl", "subset"):
-            exists = any(p.is_file() for p in _list_candidates(root, split, style, SUBSETS))
+            exists = any(p.is_file() for p in _list_candidates(root, split, style, subset_folders(root)))
             if style != src and (overwrite or not exists):
                 written += _write_style(root, split, entries, style)
     return written
