@@ -205,6 +205,28 @@ class ClassifierTrainConfig:
 
 
 @dataclass(frozen=True)
+class AutoencoderTrainConfig:
+    """A base ``AutoencoderKL`` trained from scratch: a stand-in for SD's VAE at mini scale.
+
+    Not a paper recipe (the paper starts from SD's pretrained ``sd-vae-ft-mse``); every value is
+    "chosen". Trains on composites and reals alike (L1 + ``kl_weight`` * KL).
+    """
+
+    arch: Literal["tiny"] = "tiny"
+    kl_weight: float = 1e-6  # chosen: a near-deterministic latent, as SD's VAE
+    resolution: int = 64
+    resize: ResizeName = "square"
+    loop: LoopConfig = field(
+        default_factory=lambda: LoopConfig(
+            epochs=5,
+            checkpointing_steps=500,
+            optim=OptimConfig(lr=1e-3, weight_decay=0.0, warmup_steps=50),
+            ema=EMAConfig(decay=0.999),
+        )
+    )
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """One section per recipe of ``harmonylib.training``."""
 
@@ -212,6 +234,7 @@ class TrainConfig:
     harmony_vae: HarmonyVAETrainConfig = field(default_factory=HarmonyVAETrainConfig)
     refinement: RefinementTrainConfig = field(default_factory=RefinementTrainConfig)
     classifier: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)
+    autoencoder: AutoencoderTrainConfig = field(default_factory=AutoencoderTrainConfig)
 
 
 @dataclass(frozen=True)

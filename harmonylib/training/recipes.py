@@ -1,0 +1,272 @@
+"""Recipes: from a config section to a :class:`~harmonylib.training.loop.TrainSpec`.
+
+A recipe builds the model to train (from pretrained folders, or in code for the small profiles),
+the frozen helpers, the dataset, and binds the objective. Nothing here trains; the loop does.
+
+- ``unet``: the DiffHarmony denoising UNet, ``direction`` forward or inverse (§2);
+- ``harmony_vae``: Harmony-VAE, Eq. 2, with the Table 5 ``variant`` (§8.1);
+- ``refinement``: the stage-2 refinement UNet on cached stage-1 outputs (§4);
+- ``classifier``: the harmony classifier, linear probe or end to end (§5);
+- ``autoencoder``: a base ``AutoencoderKL`` from scratch (not in the paper: the mini stand-in for
+  SD's VAE; the mini stand-in for SD's UNet is then the ``unet`` recipe on top of it).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from harmonylib.config import Config
+from harmonylib.paths import resolve
+from harmonylib.reproducibility import derive_seed, make_generator
+from harmonylib.training import objectives
+from harmonylib.training.loop import TrainSpec, save_model
+
+RECIPES = ("unet", "harmony_vae", "refinement", "classifier", "autoencoder")
+
+
+def check_recipe(recipe: str) -> None:
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; allowed: {list(RECIPES)}")
+
+
+def recipe_section(cfg: Config, recipe: str) -> Any:
+    """The config section of ``recipe`` (``cfg.train.<recipe>``)."""
+    check_recipe(recipe)
+    return getattr(cfg.train, recipe)
+
+
+def _init_seed(cfg: Config, recipe: str, what: str) -> int:
+    return derive_seed(cfg.seed, recipe, what, "init") % (2**31)
+
+
+def _existing(path: str, key: str) -> Path:
+    p = resolve(path)
+    if not p.exists():
+        raise FileNotFoundError(
+            f"{key}: {p} does not exist (set {key} to a local folder, or null for random init)"
+        )
+    return p
+
+
+# ---- data ----------------------------------------------------------------------------------------
+
+
+def train_samples(cfg: Config, split: str = "train") -> list:
+    """The samples of ``split`` of the config's dataset (the built-in one is built if needed)."""
+    from harmonylib.data.builtin import ensure_dataset
+    from harmonylib.data.iharmony4 import MAIN_ROOT, read_split
+
+    root = ensure_dataset(cfg)
+    roots = {MAIN_ROOT: root, **{k: resolve(v) for k, v in cfg.data.extra_roots.items()}}
+    return read_split(roots, split)
+
+
+def harmony_dataset(cfg: Config, size: int, resize: str, split: str = "train"):
+    from harmonylib.data.datasets import HarmonyDataset
+
+    return HarmonyDataset(train_samples(cfg, split), size, resize, cache=True)
+
+
+# ---- base models ---------------------------------------------------------------------------------
+
+
+def load_base_vae(path: str | None, arch: str, seed: int, key: str):
+    """An ``AutoencoderKL``: from a folder (or its ``vae/`` subfolder), else random ``arch`` weights."""
+    from diffusers import AutoencoderKL
+
+    if path is not None:
+        p = _existing(path, key)
+        folder = p / "vae" if (p / "vae" / "config.json").is_file() else p
+        return AutoencoderKL.from_pretrained(folder)
+    from harmonylib.models.configs import SD_VAE_CONFIG
+    from harmonylib.models.tiny import build_tiny_vae
+
+    if arch == "tiny":
+        return build_tiny_vae(seed)
+    torch.manual_seed(seed)
+    return AutoencoderKL(**SD_VAE_CONFIG)
+
+
+# ---- 1. UNet -------------------------------------------------------------------------------------
+
+
+def build_unet_spec(cfg: Config) -> TrainSpec:
+    """The DiffHarmony UNet recipe (``cfg.train.unet``)."""
+    from diffusers import UNet2DConditionModel
+
+    from harmonylib.models.scheduler import make_training_scheduler
+    from harmonylib.models.unet import build_unet, check_unet, load_or_compute_empty_prompt_embeds
+
+    rc = cfg.train.unet
+    seed = _init_seed(cfg, "unet", "unet")
+    if rc.init is not None:
+        p = _existing(rc.init, "train.unet.init")
+        unet = UNet2DConditionModel.from_pretrained(p / "unet" if (p / "unet").is_dir() else p)
+        prompt = load_or_compute_empty_prompt_embeds(p)
+    elif rc.arch == "tiny":
+        from harmonylib.models.tiny import build_tiny_unet, tiny_empty_prompt_embedding
+
+        unet = build_tiny_unet(seed)
+        prompt = tiny_empty_prompt_embedding(seed).embeds.detach()
+    else:
+        torch.manual_seed(seed)
+        unet = build_unet()
+        prompt = torch.zeros(1, 77, unet.config.cross_attention_dim)  # no text encoder: a null condition
+    check_unet(unet)
+    unet.requires_grad_(True)  # the whole UNet trains (official-implementation.md §2)
+    vae = load_base_vae(rc.vae, rc.vae_arch, _init_seed(cfg, "unet", "vae"), "train.unet.vae")
+    objective = functools.partial(
+        objectives.diffusion_loss,
+        vae=vae,
+        noise_scheduler=make_training_scheduler(),
+        prompt_embeds=prompt,
+        direction=rc.direction,
+        loss=rc.loss,
+        fg_weight_max=rc.fg_weight_max,
+        sample_posterior=rc.sample_posterior,
+    )
+    return TrainSpec(unet, objective, harmony_dataset(cfg, rc.resolution, rc.resize), frozen=[vae])
+
+
+# ---- 2. Harmony-VAE ------------------------------------------------------------------------------
+
+
+def build_harmony_vae_model(cfg: Config):
+    """The Harmony-VAE to train: ``from_vae`` of the base VAE, init and trainable parts by ``variant``.
+
+    ``*_random`` variants keep PyTorch's default init for every conv the paper zero-initialises
+    (all skip convs, ``latent_skip_conv`` and the mask part ``add_conv_in``), drawn from a generator
+    derived from the seed; ``*_zero`` variants zero the skips and follow ``mask_conv_init``.
+    """
+    from harmonylib.models.harmony_vae import TABLE5_VARIANTS, HarmonyVAE
+
+    rc = cfg.train.harmony_vae
+    variant = TABLE5_VARIANTS[rc.variant]
+    random_init = variant["skip_init"] == "random"
+    base = load_base_vae(rc.vae, rc.vae_arch, _init_seed(cfg, "harmony_vae", "vae"), "train.harmony_vae.vae")
+    hvae = HarmonyVAE.from_vae(
+        base,
+        generator=make_generator(_init_seed(cfg, "harmony_vae", "skips")),
+        skip_init=variant["skip_init"],
+        mask_conv_init="default" if random_init else rc.mask_conv_init,
+    )
+    hvae.set_trainable(train_decoder=variant["train_decoder"])
+    return hvae
+
+
+def build_harmony_vae_spec(cfg: Config) -> TrainSpec:
+    """The Harmony-VAE recipe (``cfg.train.harmony_vae``)."""
+    rc = cfg.train.harmony_vae
+    objective = functools.partial(
+        objectives.harmony_vae_loss,
+        direction=rc.direction,
+        loss=rc.loss,
+        sample_posterior=rc.sample_posterior,
+    )
+    return TrainSpec(build_harmony_vae_model(cfg), objective, harmony_dataset(cfg, rc.resolution, rc.resize))
+
+
+# ---- 3. Refinement -------------------------------------------------------------------------------
+
+
+def build_refinement_spec(cfg: Config, stage1_cache: str | Path) -> TrainSpec:
+    """The refinement recipe (``cfg.train.refinement``) on an existing stage-1 cache."""
+    from harmonylib.models.refinement_unet import build_refinement_unet
+    from harmonylib.training.stage1_cache import Stage1Dataset
+
+    rc = cfg.train.refinement
+    if rc.in_channels != 7:
+        raise ValueError(
+            "train.refinement.in_channels: only 7 ([stage-1 output, mask, composite]) is implemented"
+        )
+    seed = _init_seed(cfg, "refinement", "unet")
+    if rc.size == "tiny":
+        from harmonylib.models.configs import TINY_REFINEMENT_CONFIG
+        from harmonylib.models.refinement_unet import RefinementUNet
+
+        torch.manual_seed(seed)
+        model = RefinementUNet(**{**TINY_REFINEMENT_CONFIG, "in_channels": rc.in_channels})
+    else:
+        torch.manual_seed(seed)
+        model = build_refinement_unet(rc.size, in_channels=rc.in_channels)
+    dataset = Stage1Dataset(harmony_dataset(cfg, rc.resolution, rc.resize), stage1_cache)
+    return TrainSpec(model, objectives.refinement_loss, dataset)
+
+
+# ---- 4. Classifier -------------------------------------------------------------------------------
+
+
+def build_classifier_model(cfg: Config) -> nn.Module:
+    """The classifier to train: ImageNet backbone + linear probe (paper), or end to end (mini)."""
+    from harmonylib.models.classifier import build_classifier
+
+    rc = cfg.train.classifier
+    clf = build_classifier(
+        rc.arch, input_size=rc.resolution, generator=make_generator(_init_seed(cfg, "classifier", "net"))
+    )
+    if rc.backbone_weights is not None:
+        clf.load_imagenet_backbone(_existing(rc.backbone_weights, "train.classifier.backbone_weights"))
+    elif rc.linear_probe:
+        raise ValueError(
+            "train.classifier.linear_probe needs backbone_weights (a probe of random features is meaningless)"
+        )
+    if rc.linear_probe:
+        clf.freeze_backbone()
+    return clf
+
+
+def build_classifier_spec(cfg: Config) -> TrainSpec:
+    """The harmony-classifier recipe (``cfg.train.classifier``): balanced composite/real batches."""
+    from harmonylib.training.classifier_data import NormalizedInputClassifier, pair_collate
+
+    rc = cfg.train.classifier
+    model = NormalizedInputClassifier(build_classifier_model(cfg))
+    return TrainSpec(
+        model,
+        objectives.classifier_loss,
+        harmony_dataset(cfg, rc.resolution, rc.resize),
+        collate_fn=pair_collate,
+        save_weights=lambda m, folder: save_model(m.classifier, folder),
+    )
+
+
+# ---- 5. Base autoencoder (mini pretraining) ------------------------------------------------------
+
+
+def build_autoencoder_spec(cfg: Config) -> TrainSpec:
+    """A tiny ``AutoencoderKL`` trained from scratch on composites and reals (``cfg.train.autoencoder``)."""
+    from harmonylib.models.tiny import build_tiny_vae
+    from harmonylib.training.classifier_data import pair_collate
+
+    rc = cfg.train.autoencoder
+    vae = build_tiny_vae(_init_seed(cfg, "autoencoder", rc.arch))
+    objective = functools.partial(objectives.autoencoder_loss, image_key="images", kl_weight=rc.kl_weight)
+    # pair_collate stacks each batch's composites and reals into ``images``.
+    return TrainSpec(vae, objective, harmony_dataset(cfg, rc.resolution, rc.resize), collate_fn=pair_collate)
+
+
+def build_spec(cfg: Config, recipe: str, stage1_cache: str | Path | None = None) -> TrainSpec:
+    """The :class:`TrainSpec` of ``recipe`` under ``cfg``.
+
+    Args:
+        cfg: the resolved config.
+        recipe: one of :data:`RECIPES`.
+        stage1_cache: the stage-1 cache folder (``refinement`` only).
+    """
+    check_recipe(recipe)
+    if recipe == "unet":
+        return build_unet_spec(cfg)
+    if recipe == "harmony_vae":
+        return build_harmony_vae_spec(cfg)
+    if recipe == "classifier":
+        return build_classifier_spec(cfg)
+    if recipe == "autoencoder":
+        return build_autoencoder_spec(cfg)
+    if stage1_cache is None:
+        raise ValueError("the refinement recipe needs stage1_cache (see harmonylib.training.stage1_cache)")
+    return build_refinement_spec(cfg, stage1_cache)
