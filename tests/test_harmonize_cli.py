@@ -11,14 +11,6 @@ from harmonylib.cli import main
 from harmonylib.models.tiny import build_tiny_pipeline
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def pipeline_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("pipe") / "pipeline"

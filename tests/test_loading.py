@@ -58,14 +58,6 @@ SD_INPAINT_SCHEDULER = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _save_bin(model, folder: Path) -> None:
     """Write a model as the authors' base/ holds it: config.json + a torch.save'd state dict."""
     folder.mkdir(parents=True, exist_ok=True)

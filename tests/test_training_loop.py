@@ -25,15 +25,6 @@ from harmonylib.training.checkpoints import latest_checkpoint, list_checkpoints
 from harmonylib.training.loop import TrainSpec, export_weights, train_loop
 from harmonylib.training.runs import TrainingInterrupted, ensure_trained, read_done
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # ---- a toy problem ----------------------------------------------------------------------------
 
 

@@ -20,14 +20,6 @@ from harmonylib.models.tiny import (
 from harmonylib.training import objectives as obj
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _batch(b: int = 2, size: int = 64, seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     mask = torch.zeros(b, 1, size, size)

@@ -16,14 +16,6 @@ from harmonylib.training.runs import ensure_trained, read_done, run_hash, run_na
 from harmonylib.training.stage1_cache import Stage1Dataset, build_stage1_cache
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def smoke_cfg(smoke_data_root):
     return lambda **over: load_config("smoke", {"data.root": str(smoke_data_root), **over})

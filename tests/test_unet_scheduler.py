@@ -30,15 +30,6 @@ AUTHORS_TIMESTEPS = [999.0, 749.25, 499.5, 249.75, 0.0]  # official-implementati
 SD_SIGMA_MAX = 14.6146  # sigma at t=999 of the SD scaled-linear schedule
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread; on shared cores, OpenMP spin-waits cost 10x."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _sd_ddpm_leading() -> DDPMScheduler:
     """An SD-like DDPM scheduler as a recent diffusers saves it (with "leading" spacing)."""
     return DDPMScheduler(
