@@ -7,7 +7,7 @@
 Each image gets its own seed, ``derive_seed(seed, image name)``, so a result depends neither on
 the order nor on the batch. Existing outputs are skipped (resume); every file is written
 atomically. Without ``--pipeline`` the mini-profile pipeline ``results/mini/runs/pipeline`` is
-used, which the training notebooks produce.
+used, which ``python -m harmonylib.assemble --profile mini`` writes.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Job:
 
 
 def default_pipeline_dir() -> Path:
-    """``results/mini/runs/pipeline``: the pipeline saved by the mini-profile training."""
+    """``results/mini/runs/pipeline``: written by ``python -m harmonylib.assemble --profile mini``."""
     from harmonylib.paths import results_dir
 
     return results_dir("mini", "runs") / "pipeline"
@@ -102,10 +102,11 @@ def load_pipeline(args: argparse.Namespace):
         if args.pipeline:
             raise FileNotFoundError(f"--pipeline {folder}: folder does not exist")
         raise FileNotFoundError(
-            f"no pipeline at {folder} (the default, made by the mini-profile training). Train it with "
-            "`make pretrain-mini` / notebooks 01-02 (issue [training]), or pass --pipeline DIR "
-            "(a folder saved by DiffHarmonyPipeline.save_pretrained, or the authors' SD-inpainting "
-            "base with --unet/--harmony-vae)"
+            f"no pipeline at {folder} (the default, assembled from the mini-profile runs). Make it with "
+            "`python -m harmonylib.assemble --profile mini` (it trains the missing runs, minutes on CPU, "
+            "on top of the `make pretrain-mini` base weights), or pass --pipeline DIR (a folder saved "
+            "by DiffHarmonyPipeline.save_pretrained, or the authors' SD-inpainting base with "
+            "--unet/--harmony-vae)"
         )
     index = folder / "model_index.json"
     authors = args.unet or args.harmony_vae or args.vae

@@ -1,0 +1,462 @@
+"""Pipeline assembly: a :class:`~harmonylib.pipeline.DiffHarmonyPipeline` from a profile's runs.
+
+    python -m harmonylib.assemble --profile mini                       # -> results/mini/runs/pipeline
+    python -m harmonylib.assemble --profile mini --direction inverse   # -> results/mini/runs/pipeline-inverse
+    python -m harmonylib.assemble --profile smoke --no-harmony-vae --out /tmp/diffharmony
+
+The components come from where training put them, and anything missing is trained first
+(``ensure_trained``; on ``smoke`` that takes seconds, on ``mini`` minutes):
+
+- UNet: forward, the *adopted* UNet when the profile points ``train.unet.init`` at committed
+  harmonization weights (``harmonylib/weights/...``; the paper adopts DiffHarmony's pretrained UNet,
+  §5.2), else the ``unet`` run of that direction. ``unet="trained"`` or ``"adopted"`` forces one.
+- VAE: the ``harmony_vae`` run of that direction (DiffHarmony++), or with ``harmony_vae=False``
+  the base VAE the UNet was trained on (DiffHarmony), loaded by the recipes' own
+  :func:`~harmonylib.training.recipes.load_base_vae`.
+- scheduler: Euler ancestral on the SD noise schedule that training used (``make_scheduler``).
+- empty-prompt embedding: exactly the text condition the ``unet`` recipe trained with.
+
+:func:`save_assembled` writes the pipeline with ``save_pretrained`` into a temporary folder and
+renames it into place, with ``assembly.json`` (what went in) and ``provenance.json`` beside the
+components. ``results/<profile>/runs/pipeline`` (forward, Harmony-VAE) is the folder the harmonize
+CLI uses by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harmonylib.config import Config, ConfigError, load_config, to_dict
+from harmonylib.paths import resolve, results_dir
+
+DIRECTIONS = ("forward", "inverse")
+UNET_SOURCES = ("auto", "trained", "adopted")
+ASSEMBLY_FILE = "assembly.json"
+COMMITTED_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+class LatentSpaceMismatchWarning(UserWarning):
+    """The Harmony-VAE's frozen encoder differs from the VAE the UNet was trained on."""
+
+
+# ---- where things go -----------------------------------------------------------------------------
+
+
+def runs_root(cfg: Config, out_dir: str | os.PathLike | None = None) -> Path:
+    """``<out_dir>/runs`` when ``out_dir`` is given, else ``results/<profile>/runs``."""
+    return (resolve(out_dir) if out_dir else results_dir(cfg.profile)) / "runs"
+
+
+def run_dir_for(cfg: Config, recipe: str, out_dir: str | os.PathLike | None = None) -> Path:
+    """The run folder of ``recipe`` under ``cfg``: ``runs_root(cfg, out_dir) / run_name``."""
+    from harmonylib.training.runs import run_name
+
+    return runs_root(cfg, out_dir) / run_name(cfg, recipe)
+
+
+def pipeline_dir(
+    cfg: Config,
+    direction: str = "forward",
+    harmony_vae: bool = True,
+    out_dir: str | os.PathLike | None = None,
+) -> Path:
+    """``runs/pipeline`` (forward, Harmony-VAE); other kinds get ``-inverse`` / ``-sd_vae`` suffixes."""
+    name = "pipeline" + ("-inverse" if direction == "inverse" else "") + ("" if harmony_vae else "-sd_vae")
+    return runs_root(cfg, out_dir) / name
+
+
+def with_direction(cfg: Config, recipe: str, direction: str) -> Config:
+    """``cfg`` with ``train.<recipe>.direction`` set (the run name and hash follow it)."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+    section = dataclasses.replace(getattr(cfg.train, recipe), direction=direction)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **{recipe: section}))
+
+
+# ---- components ----------------------------------------------------------------------------------
+
+
+def base_vae(cfg: Config, recipe: str):
+    """The base ``AutoencoderKL`` that ``recipe`` (``unet`` or ``harmony_vae``) was built on.
+
+    Same loader, path and init seed as :mod:`harmonylib.training.recipes`, so a randomly
+    initialised VAE (smoke) is the very one that run trained against.
+    """
+    from harmonylib.training.recipes import _init_seed, load_base_vae
+
+    rc = getattr(cfg.train, recipe)
+    return load_base_vae(rc.vae, rc.vae_arch, _init_seed(cfg, recipe, "vae"), f"train.{recipe}.vae")
+
+
+def unet_prompt_embeds(cfg: Config) -> torch.Tensor:
+    """The (1, 77, C) empty-prompt embedding the ``unet`` recipe trains with (as ``build_unet_spec``)."""
+    from harmonylib.training.recipes import _init_seed
+
+    rc = cfg.train.unet
+    if rc.init is not None:
+        from harmonylib.training.recipes import load_prompt_embeds
+
+        return load_prompt_embeds(resolve(rc.init))
+    if rc.arch == "mini":
+        from harmonylib.training.recipes import mini_empty_prompt_embedding
+
+        return mini_empty_prompt_embedding(_init_seed(cfg, "unet", "prompt"))
+    if rc.arch == "tiny":
+        from harmonylib.models.tiny import tiny_empty_prompt_embedding
+
+        return tiny_empty_prompt_embedding(_init_seed(cfg, "unet", "unet")).embeds.detach()
+    from harmonylib.models.unet import SD15_INPAINT_UNET_CONFIG
+
+    # no text encoder: a null condition
+    return torch.zeros(1, 77, SD15_INPAINT_UNET_CONFIG["cross_attention_dim"])
+
+
+def adopted_unet_dir(cfg: Config) -> Path | None:
+    """The committed forward UNet that the profile adopts, or None.
+
+    Adopted = ``train.unet.init`` lies under ``harmonylib/weights/`` (weights committed with the
+    package, already trained for forward harmonization), as the paper adopts DiffHarmony's
+    pretrained UNet (§5.2). An ``init`` elsewhere (e.g. SD-inpainting) is a starting point to
+    fine-tune, not a harmonization UNet.
+    """
+    init = cfg.train.unet.init
+    if init is None:
+        return None
+    p = resolve(init).resolve()
+    if COMMITTED_WEIGHTS_DIR not in (p, *p.parents):
+        return None
+    return p / "unet" if (p / "unet" / "config.json").is_file() else p
+
+
+def _tree_stamp(folder: Path) -> list:
+    """Names, sizes and mtimes of a folder's files: cheap change detection for committed weights."""
+    return sorted(
+        [str(f.relative_to(folder)), f.stat().st_size, f.stat().st_mtime_ns]
+        for f in folder.rglob("*")
+        if f.is_file()
+    )
+
+
+def _encoder_state(vae) -> dict[str, torch.Tensor]:
+    return {
+        **{f"encoder.{k}": v for k, v in vae.encoder.state_dict().items()},
+        **{f"quant_conv.{k}": v for k, v in vae.quant_conv.state_dict().items()},
+    }
+
+
+def same_latent_space(vae_a, vae_b, atol: float = 0.0) -> bool:
+    """True when two VAEs (``AutoencoderKL`` or ``HarmonyVAE``) have the same encoder and ``quant_conv``."""
+    a, b = _encoder_state(vae_a), _encoder_state(vae_b)
+    return a.keys() == b.keys() and all(
+        a[k].shape == b[k].shape and torch.allclose(a[k].float(), b[k].float(), atol=atol, rtol=0) for k in a
+    )
+
+
+@dataclasses.dataclass
+class Assembly:
+    """What :func:`assemble_components` found: the components and a record of their sources."""
+
+    components: dict[str, Any]
+    sources: dict[str, Any]
+
+
+def assemble_components(
+    cfg: Config,
+    direction: str = "forward",
+    harmony_vae: bool = True,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    unet: Any = "auto",
+    progress: bool = False,
+    cpu: bool = False,
+) -> Assembly:
+    """The pipeline's components and their sources; trains missing runs (see :func:`assemble_pipeline`)."""
+    from diffusers import UNet2DConditionModel
+
+    from harmonylib.models.scheduler import make_scheduler
+    from harmonylib.models.unet import EmptyPromptEmbedding
+    from harmonylib.training.runs import TrainedRun, ensure_trained
+
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+    if isinstance(unet, str) and unet not in UNET_SOURCES:
+        raise ValueError(f"unet must be one of {list(UNET_SOURCES)}, a TrainedRun or a Path; got {unet!r}")
+    sources: dict[str, Any] = {
+        "profile": cfg.profile,
+        "direction": direction,
+        "harmony_vae": bool(harmony_vae),
+    }
+
+    # 1. UNet: a given run or folder, the adopted one (forward, committed weights), or the trained run
+    adopted = adopted_unet_dir(cfg) if direction == "forward" else None
+    if unet == "adopted" and adopted is None:
+        raise ValueError(
+            "unet='adopted' needs direction='forward' and train.unet.init pointing at committed weights "
+            f"under {COMMITTED_WEIGHTS_DIR} (got init={cfg.train.unet.init!r}, direction={direction!r})"
+        )
+    if isinstance(unet, TrainedRun):
+        model = unet.load_model(ema=True)
+        sources["unet"] = _run_source(unet)
+    elif isinstance(unet, os.PathLike):
+        folder = resolve(unet)
+        folder = folder / "unet" if (folder / "unet" / "config.json").is_file() else folder
+        model = UNet2DConditionModel.from_pretrained(folder)
+        sources["unet"] = {"kind": "folder", "path": str(folder), "files": _tree_stamp(folder)}
+    elif adopted is not None and unet != "trained":
+        model = UNet2DConditionModel.from_pretrained(adopted)
+        sources["unet"] = {"kind": "adopted", "path": str(adopted), "files": _tree_stamp(adopted)}
+    else:
+        ucfg = with_direction(cfg, "unet", direction)
+        run = ensure_trained(
+            ucfg,
+            "unet",
+            run_dir=run_dir_for(ucfg, "unet", out_dir) if out_dir else None,
+            progress=progress,
+            cpu=cpu,
+        )
+        model = run.load_model(ema=True)
+        sources["unet"] = _run_source(run)
+    model.eval()
+
+    # 2. VAE: the Harmony-VAE run of this direction, or the UNet's own base VAE
+    unet_vae = base_vae(cfg, "unet")
+    if harmony_vae:
+        if isinstance(harmony_vae, TrainedRun):
+            hrun = harmony_vae
+        else:
+            hcfg = with_direction(cfg, "harmony_vae", direction)
+            hrun = ensure_trained(
+                hcfg,
+                "harmony_vae",
+                run_dir=run_dir_for(hcfg, "harmony_vae", out_dir) if out_dir else None,
+                progress=progress,
+                cpu=cpu,
+            )
+        vae = hrun.load_model(ema=True)
+        sources["vae"] = _run_source(hrun)
+        match = same_latent_space(vae, unet_vae)
+        sources["latent_space_match"] = match
+        if not match:
+            warnings.warn(
+                "the Harmony-VAE's encoder differs from the VAE the UNet was trained on "
+                f"(train.harmony_vae.vae={cfg.train.harmony_vae.vae!r}, train.unet.vae={cfg.train.unet.vae!r}; "
+                "random-init VAEs are drawn from different seeds): the UNet's latents are decoded in "
+                "another latent space",
+                LatentSpaceMismatchWarning,
+                stacklevel=3,
+            )
+    else:
+        vae = unet_vae
+        sources["vae"] = {"kind": "base", "path": cfg.train.unet.vae, "arch": cfg.train.unet.vae_arch}
+    vae.eval()
+
+    # 3. Scheduler and 4. the text condition the UNet trained with
+    embedding = EmptyPromptEmbedding.from_tensor(unet_prompt_embeds(cfg))
+    components = {
+        "vae": vae,
+        "unet": model,
+        "scheduler": make_scheduler(),
+        "empty_prompt_embedding": embedding,
+    }
+    return Assembly(components, sources)
+
+
+def _run_source(run) -> dict[str, Any]:
+    return {
+        "kind": "run",
+        "run_dir": str(run.run_dir),
+        "config_hash": run.config_hash,
+        "status": run.status,
+        "steps": run.steps,
+        "weights": str(run.weights_dir(ema=True)),
+    }
+
+
+def assemble_pipeline(
+    cfg: Config,
+    direction: str = "forward",
+    harmony_vae: bool = True,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    unet: Any = "auto",
+    progress: bool = False,
+    cpu: bool = False,
+):
+    """A DiffHarmony(++) pipeline from the profile's trained runs; missing runs are trained first.
+
+    Args:
+        cfg: the resolved config (``load_config``).
+        direction: ``"forward"`` (harmonize composites) or ``"inverse"`` (make composites, §4).
+        harmony_vae: decode with the Harmony-VAE run of ``direction`` (DiffHarmony++), or with
+            this ``TrainedRun``; False: the UNet's base VAE (DiffHarmony).
+        out_dir: a results root; run folders are ``<out_dir>/runs/<run name>``. Default
+            ``results/<profile>/runs``.
+        unet: ``"auto"`` (forward: the adopted UNet if the profile has one, else trained),
+            ``"trained"`` (always the ``unet`` run), ``"adopted"`` (error if there is none), a
+            ``TrainedRun`` of the ``unet`` recipe, or a ``Path`` to a UNet folder.
+        progress, cpu: passed to ``ensure_trained``.
+
+    Returns:
+        A :class:`DiffHarmonyPipeline` in ``eval()`` mode on CPU, ``config.direction`` set.
+
+    Raises:
+        ValueError / FileNotFoundError: bad arguments, or base weights the profile names are missing.
+        TrainingInterrupted: a run was interrupted; call again to resume it.
+    """
+    from harmonylib.pipeline import DiffHarmonyPipeline
+
+    asm = assemble_components(cfg, direction, harmony_vae, out_dir, unet=unet, progress=progress, cpu=cpu)
+    pipe = DiffHarmonyPipeline(**asm.components, direction=direction)
+    pipe.set_progress_bar_config(disable=not progress)
+    pipe.assembly_sources = asm.sources  # a plain attribute: not a component, not saved by diffusers
+    return pipe
+
+
+def read_assembly(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``assembly.json`` of a saved pipeline folder, or None."""
+    p = Path(folder) / ASSEMBLY_FILE
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def save_assembled(
+    cfg: Config,
+    direction: str = "forward",
+    harmony_vae: bool = True,
+    out_dir: str | os.PathLike | None = None,
+    dest: str | os.PathLike | None = None,
+    *,
+    unet: str = "auto",
+    force: bool = False,
+    progress: bool = False,
+    cpu: bool = False,
+) -> Path:
+    """Assemble and write the pipeline with ``save_pretrained``, atomically; return its folder.
+
+    Args:
+        cfg, direction, harmony_vae, out_dir, unet, progress, cpu: as :func:`assemble_pipeline`.
+        dest: the pipeline folder; default :func:`pipeline_dir` (``<out_dir or results/<profile>>/runs/pipeline``
+            for forward + Harmony-VAE: the harmonize CLI's default for ``mini``).
+        force: rewrite even when ``dest`` already holds a pipeline of the same sources.
+
+    The pipeline is written to a hidden temporary folder beside ``dest`` and renamed into place;
+    a previous ``dest`` is moved aside first and deleted after, so readers see either the old
+    or the new pipeline, never a partial one (``dest`` is briefly absent between the two renames).
+    """
+    from harmonylib.io import atomic_write_json
+    from harmonylib.provenance import provenance
+
+    dest = resolve(dest) if dest else pipeline_dir(cfg, direction, harmony_vae, out_dir)
+    pipe = assemble_pipeline(cfg, direction, harmony_vae, out_dir, unet=unet, progress=progress, cpu=cpu)
+    sources = pipe.assembly_sources
+    if not force and (dest / "model_index.json").is_file() and read_assembly(dest) == sources:
+        return dest  # same runs, same weights: nothing to rewrite
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    for p in (tmp, old):
+        if p.exists():
+            shutil.rmtree(p)
+    try:
+        pipe.save_pretrained(tmp, safe_serialization=True)
+        atomic_write_json(tmp / ASSEMBLY_FILE, sources)
+        atomic_write_json(
+            tmp / "provenance.json",
+            provenance(config=to_dict(cfg), seeds={"seed": cfg.seed}, assembly=sources),
+        )
+        if dest.exists():
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+    finally:
+        for p in (tmp, old):
+            if p.exists():
+                shutil.rmtree(p, ignore_errors=True)
+    return dest
+
+
+# ---- command line --------------------------------------------------------------------------------
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m harmonylib.assemble``; exit 0 written, 2 bad config or missing weights, 3 interrupted."""
+    ap = argparse.ArgumentParser(
+        prog="python -m harmonylib.assemble",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--profile", default="mini", help="smoke, mini, paper, or a YAML path (default: mini)")
+    ap.add_argument("--direction", default="forward", choices=DIRECTIONS)
+    ap.add_argument("--no-harmony-vae", action="store_true", help="decode with the base VAE (DiffHarmony)")
+    ap.add_argument("--unet", default="auto", choices=UNET_SOURCES, help="where the UNet comes from")
+    ap.add_argument(
+        "--out", default=None, help="pipeline folder (default: <results>/runs/pipeline[-inverse][-sd_vae])"
+    )
+    ap.add_argument(
+        "--results-dir",
+        default=None,
+        help="results root whose runs/ holds the run folders (default results/<profile>)",
+    )
+    ap.add_argument("--data-root", default=None, help="dataset root (overrides data.root)")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)"
+    )
+    ap.add_argument("--force", action="store_true", help="rewrite even if the folder holds the same assembly")
+    ap.add_argument("--cpu", action="store_true", help="train missing runs on CPU")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        overrides = _parse_set(args.set)
+        if args.data_root:
+            overrides["data.root"] = args.data_root
+        cfg = load_config(args.profile, overrides)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    from harmonylib.training.runs import TrainingInterrupted
+
+    try:
+        dest = save_assembled(
+            cfg,
+            args.direction,
+            not args.no_harmony_vae,
+            args.results_dir,
+            args.out,
+            unet=args.unet,
+            force=args.force,
+            progress=not args.no_progress,
+            cpu=args.cpu,
+        )
+    except TrainingInterrupted as exc:
+        print(str(exc), file=sys.stderr)
+        return 3
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sources = read_assembly(dest) or {}
+    print(f"{dest}: unet {sources.get('unet', {}).get('kind')}, vae {sources.get('vae', {}).get('kind')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
