@@ -1,0 +1,187 @@
+"""Table 2 (augmentation with the inverse model) and the Human Harmony build, on the smoke profile.
+
+Table 2's runs use a tiny random inverse pipeline (the generated pixels do not matter here, their
+number and where they go do); the Human Harmony build runs the real orchestration end to end
+(inverse runs, classifier run, generation, selection) at smoke size.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from harmonylib import inverse_data as T
+from harmonylib.augment import mixing_count
+from harmonylib.config import load_config
+from harmonylib.data.iharmony4 import read_split
+from harmonylib.metrics import FG_BIN_LABELS
+
+SUBSETS = ("Hday2night", "HFlickr")
+
+
+@pytest.fixture(scope="module")
+def smoke_cfg(smoke_data_root):
+    return load_config("smoke", {"data.root": str(smoke_data_root)})
+
+
+@pytest.fixture(scope="module")
+def table2(smoke_cfg, tmp_path_factory):
+    """Generated data, the four trained runs and their per-image scores (about 10 s)."""
+    from harmonylib.models.tiny import build_tiny_pipeline
+
+    out = tmp_path_factory.mktemp("table2")
+    inverse = build_tiny_pipeline(0, direction="inverse")
+    data = T.generate_table2_data(smoke_cfg, inverse, out, progress=False)
+    runs = T.train_table2(smoke_cfg, data, out, progress=False)
+    per_image = T.evaluate_table2(smoke_cfg, runs, out, progress=False)
+    return out, data, runs, per_image
+
+
+def test_schedule_is_shared_and_follows_the_config(smoke_cfg):
+    # smoke: the unet loop's max_steps; the batch is cut to a base list smaller than it
+    assert T.table2_schedule(smoke_cfg, 7) == (smoke_cfg.train.unet.loop.max_steps, 4)
+    assert T.table2_schedule(smoke_cfg, 2) == (smoke_cfg.train.unet.loop.max_steps, 2)
+    over = load_config("smoke", {"augment.table2_steps": 9})
+    assert T.table2_schedule(over, 7)[0] == 9
+    # no max_steps: epochs over the *base* list (full batches), never over the augmented one
+    epochs = load_config("mini", {"augment.table2_steps": None, "train.unet.loop.max_steps": None})
+    loop = epochs.train.unet.loop
+    assert T.table2_schedule(epochs, 129) == (loop.epochs * (129 // loop.batch_size), loop.batch_size)
+
+
+def test_run_configs_differ_only_in_the_generated_root(smoke_cfg, tmp_path):
+    base = T.table2_run_config(smoke_cfg, "HFlickr", "base", steps=5, batch_size=3)
+    aug = T.table2_run_config(smoke_cfg, "HFlickr", "augmented", steps=5, batch_size=3, gen_root=tmp_path)
+    for c in (base, aug):
+        assert c.data.subsets == ("HFlickr",)
+        assert c.train.unet.direction == "forward"
+        assert (c.train.unet.loop.max_steps, c.train.unet.loop.batch_size) == (5, 3)
+    assert base.data.extra_roots == {} and aug.data.extra_roots == {"gen": str(tmp_path)}
+    assert base.train == aug.train and base.seed == aug.seed
+    with pytest.raises(ValueError, match="needs gen_root"):
+        T.table2_run_config(smoke_cfg, "HFlickr", "augmented", steps=5, batch_size=3)
+    # committed harmonization weights are not a neutral start: random init of the architecture
+    adopted = load_config("smoke", {"train.unet.init": "harmonylib/weights/mini"})
+    assert T.table2_run_config(adopted, "HFlickr", "base", steps=5, batch_size=3).train.unet.init is None
+
+
+def test_equal_total_steps_and_samples(table2):
+    _, data, runs, _ = table2
+    assert set(runs) == {(s, setting) for s in SUBSETS for setting in T.SETTINGS}
+    for s in SUBSETS:
+        base, aug = runs[(s, "base")], runs[(s, "augmented")]
+        assert base.run.status == aug.run.status == "completed"
+        assert base.run.steps == aug.run.steps == base.steps  # optimizer steps actually taken
+        assert base.batch_size == aug.batch_size
+        assert base.samples_seen == aug.samples_seen
+        assert aug.n_train == base.n_train + data.subsets[s].added > base.n_train
+        done = [json.loads((r.run.run_dir / "DONE").read_text()) for r in (base, aug)]
+        assert done[0]["steps"] == done[1]["steps"] == done[0]["max_steps"] == done[1]["max_steps"]
+    frame = T.runs_frame(runs)
+    assert frame.groupby("subset")["samples_seen"].nunique().eq(1).all()
+
+
+def test_augmented_list_holds_originals_and_the_generated_share(table2, smoke_cfg, smoke_data_root):
+    from harmonylib.training.recipes import train_samples
+
+    _, data, runs, _ = table2
+    assert data.generation["generated"] > 0 and data.generation["candidates_per_second"] > 0
+    for s in SUBSETS:
+        original = read_split(smoke_data_root, "train", subsets=[s])
+        pairs = {x.mask_id for x in original}
+        m = mixing_count(1.0, len(pairs), len(original))
+        mix = data.subsets[s]
+        assert (mix.n_pairs, mix.n_composites, mix.per_pair) == (len(pairs), len(original), m)
+        assert mix.k >= m
+
+        merged = read_split({"main": smoke_data_root, "gen": data.gen_root}, "train", subsets=[s])
+        assert merged[: len(original)] == original  # the originals first, unchanged
+        added = merged[len(original) :]
+        assert len(added) == len(pairs) * m
+        assert {x.root_name for x in added} == {"gen"} and {x.subset for x in added} == {s}
+        per_pair = pd.Series([x.mask_id for x in added]).value_counts()
+        assert set(per_pair.index) == pairs and (per_pair == m).all()
+        for x in added:  # the candidate's mask and real are the originals' (linked into the gen root)
+            assert (
+                x.mask.read_bytes() == next(o for o in original if o.mask_id == x.mask_id).mask.read_bytes()
+            )
+        # the training recipe reads the same list (two roots, one subset)
+        assert [x.composite for x in train_samples(runs[(s, "augmented")].cfg)] == [
+            x.composite for x in merged
+        ]
+        assert [x.composite for x in train_samples(runs[(s, "base")].cfg)] == [x.composite for x in original]
+
+
+def test_table2_frame_and_files(table2, smoke_cfg, smoke_data_root):
+    from harmonylib.tables import read_table
+
+    out, data, runs, per_image = table2
+    for s in SUBSETS:
+        n_test = len(read_split(smoke_data_root, "test", subsets=[s]))
+        assert (per_image["subset"] == s).sum() == 2 * n_test
+    table = T.render_table2(per_image)
+    assert len(table) == len(SUBSETS) * 2 * 3
+    assert set(zip(table["subset"], table["setting"], table["metric"], strict=True)) == {
+        (s, setting, m) for s in SUBSETS for setting in T.SETTINGS for m in ("PSNR", "MSE", "fMSE")
+    }
+    assert table["reported"].notna().all() and (table["reported_status"] == "reported").all()
+    assert table["measured"].map(math.isfinite).all()
+    assert (
+        table.set_index(["subset", "setting", "metric"]).loc[("Hday2night", "augmented", "PSNR"), "reported"]
+        == 42.26
+    )
+
+    paths = T.write_table2(smoke_cfg, table, runs, data, out, composite=T.composite_scores(smoke_cfg))
+    back = read_table(paths["csv"])
+    assert len(back) == len(table)
+    prov = json.loads(paths["provenance"].read_text())
+    assert prov["table"] == 2 and len(prov["runs"]) == 4 and set(prov["mix"]) == set(SUBSETS)
+    assert "augmented_list" in prov["sha256"]
+    for s in SUBSETS:
+        for setting in T.SETTINGS:
+            csv = pd.read_csv(out / "tables" / "per_image" / f"table2_{s}_{setting}.csv")
+            assert {"run", "setting", "image", "subset", "mse", "psnr", "fmse"} <= set(csv.columns)
+    findings = T.table2_findings(table)
+    assert len(findings) == 6 and findings["augmented_better"].dtype == bool
+
+
+def test_human_harmony_build_reads_as_iharmony4(smoke_cfg, tmp_path):
+    out = tmp_path / "results"
+    root = T.ensure_human_harmony(smoke_cfg, out)
+    assert root == T.human_harmony_root(smoke_cfg, out) == out / "data" / "HumanHarmony"
+    train, test = read_split(root, "train"), read_split(root, "test")
+    assert len(train) + len(test) == 12 and len(test) >= 1  # 14 stand-in images, 2 product shots
+    assert {s.subset for s in train + test} == {"HumanHarmony"}
+    stats = T.read_fg_ratio_stats(root)
+    assert list(stats.columns) == ["split", "fg_bin", "n", "fraction", "paper_n", "paper_fraction"]
+    assert stats.set_index(["split", "fg_bin"]).loc["all", "n"].sum() == 12
+    paper = stats[stats["split"] == "test"].set_index("fg_bin")
+    assert [paper.loc[b, "paper_n"] for b in FG_BIN_LABELS] == [26, 323, 2597]
+    ratios = pd.read_csv(root / T.FG_RATIOS_FILE)
+    assert len(ratios) == 12 and ratios["fg_ratio"].between(0, 1).all()
+    done = json.loads((root / T.HUMAN_HARMONY_DONE).read_text())
+    assert done["selection"]["n_selected"] == 12
+    assert done["selection"]["n_candidates"] == 12 * smoke_cfg.augment.human_harmony_k
+    assert done["generation"]["candidates_per_second"] > 0
+    # built once: a second call reuses it
+    mtime = (root / "IHD_train.txt").stat().st_mtime_ns
+    assert T.ensure_human_harmony(smoke_cfg, out) == root
+    assert (root / "IHD_train.txt").stat().st_mtime_ns == mtime
+
+
+def test_real_data_profile_needs_the_release(tmp_path):
+    paper = load_config("paper")
+    with pytest.raises(FileNotFoundError, match="imaterialist_root"):
+        T.imaterialist_source(paper, tmp_path)
+    with pytest.raises(FileNotFoundError, match="no train.csv"):
+        T.imaterialist_source(paper, tmp_path, imaterialist_root=tmp_path)
+
+
+def test_a_forward_pipeline_is_refused(smoke_cfg, tmp_path):
+    from harmonylib.models.tiny import build_tiny_pipeline
+
+    with pytest.raises(ValueError, match="inverse"):
+        T.generate_table2_data(smoke_cfg, build_tiny_pipeline(0), tmp_path, progress=False)
