@@ -256,13 +256,19 @@ def _finish(cfg: Config, recipe: str, run_dir: Path, h: str, result: TrainResult
     return TrainedRun.from_done(run_dir, done)
 
 
-def stage1_cache_dir(cfg: Config, stage1_key: str) -> Path:
-    """Where the stage-1 outputs of ``stage1_key`` for this data and refinement config are cached."""
+def stage1_cache_dir(cfg: Config, stage1_key: str, cache_root: str | os.PathLike | None = None) -> Path:
+    """Where the stage-1 outputs of ``stage1_key`` for this data and refinement config are cached.
+
+    ``cache_root`` defaults to ``results/<profile>/cache``; ``ensure_trained`` passes the
+    ``cache`` folder beside its runs folder, so runs under another results tree keep their
+    cache there too.
+    """
     rc = cfg.train.refinement
     key = config_hash_of(
         {"data": to_dict(cfg.data), "res": [rc.resolution, rc.stage1_resolution, rc.resize], "seed": cfg.seed}
     )
-    return results_dir(cfg.profile, "cache") / f"stage1-{stage1_key}-{key}"
+    root = Path(cache_root) if cache_root is not None else results_dir(cfg.profile, "cache")
+    return root / f"stage1-{stage1_key}-{key}"
 
 
 def ensure_trained(
@@ -314,7 +320,8 @@ def ensure_trained(
         from harmonylib.training.stage1_cache import build_stage1_cache, read_cache_info
 
         rc = cfg.train.refinement
-        stage1_cache = stage1_cache_dir(cfg, stage1_key)
+        # <results>/runs/<run name> -> <results>/cache
+        stage1_cache = stage1_cache_dir(cfg, stage1_key, run_dir.parent.parent / "cache")
         if state.is_main_process:
             samples = train_samples(cfg)
             info = read_cache_info(stage1_cache)
