@@ -1,6 +1,8 @@
 # harmonylib: every target creates or reuses .venv and installs the pinned environment.
 #   make table1      papermill notebooks/04_table1.ipynb on the embedded default (mini)
 #   make test        the test suite (what CI runs)
+#   make reproduce   every notebook through papermill, in dependency order (PROFILE=mini|paper [DATA_ROOT=...])
+#   make pretrain-mini  the mini pretraining recipe (20-60 min on 2 cores) -> harmonylib/weights/mini
 # Another torch build (e.g. CUDA): TORCH_SPEC='torch==2.13.0' PIP_TORCH_ARGS='--index-url <your wheel index>' make ...
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,7 +13,7 @@ PIP_TORCH_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.harmonylib-installed
 
-.PHONY: venv test test-slow table1 data lab lint style clean-results bench
+.PHONY: venv test test-slow table1 data lab lint style clean-results bench pretrain-mini reproduce
 
 venv: $(STAMP)
 
@@ -36,6 +38,42 @@ data: $(STAMP)
 table1: $(STAMP)
 	@mkdir -p results/$(PROFILE)/notebooks
 	$(BIN)/papermill notebooks/04_table1.ipynb results/$(PROFILE)/notebooks/04_table1.ipynb -k python3 -p profile $(PROFILE)
+
+# The committed stand-ins for SD's VAE and DiffHarmony's UNet (harmonylib/weights/README.md).
+# Resumable; finished stages are reused. CI runs the same recipe with --profile smoke --out DIR.
+pretrain-mini: $(STAMP)
+	$(BIN)/python -m harmonylib.training.pretrain --profile mini
+
+# ---- make reproduce ----------------------------------------------------------------------------
+# Every notebook through papermill, in dependency order (a DAG, not numeric order), executed copies
+# in results/$(PROFILE)/notebooks/. Stages: 00 data -> 01-03 models (Harmony-VAE, inverse model,
+# classifier) -> 11 Human Harmony (needs 02, 03) -> the tables and figures (04-10; 06 and 09 read 11).
+# 12_pretrain_mini is never run here: the mini base weights are committed (make pretrain-mini).
+# A notebook reruns when its source, an upstream executed copy, or any harmonylib file is newer
+# than its executed copy; a rerun is cheap, because the notebooks skip finished training and
+# inference themselves (run folders with DONE markers, prediction folders keyed by settings hash).
+NB_OUT = results/$(PROFILE)/notebooks
+NB_PARAMS = -p profile $(PROFILE) $(if $(DATA_ROOT),-p data_root $(DATA_ROOT),)
+LIB_FILES := $(shell find harmonylib -name '*.py' -o -name '*.yaml' -o -name '*.csv' 2>/dev/null)
+nb_out = $(patsubst notebooks/%,$(NB_OUT)/%,$(wildcard $(addprefix notebooks/,$(1))))
+NB_DATA = $(call nb_out,00_*.ipynb)
+NB_MODELS = $(call nb_out,01_*.ipynb 02_*.ipynb 03_*.ipynb)
+NB_BUILD = $(call nb_out,11_*.ipynb)
+NB_RESULTS = $(filter-out $(NB_DATA) $(NB_MODELS) $(NB_BUILD) $(call nb_out,12_*.ipynb),$(call nb_out,[0-9][0-9]_*.ipynb))
+
+$(NB_MODELS): $(NB_DATA)
+$(NB_BUILD): $(NB_DATA) $(NB_MODELS)
+$(NB_RESULTS): $(NB_DATA) $(NB_MODELS) $(NB_BUILD)
+
+# papermill writes a hidden partial copy first: an interrupted run never looks finished.
+$(NB_OUT)/%.ipynb: notebooks/%.ipynb $(LIB_FILES) | $(STAMP)
+	@mkdir -p $(NB_OUT)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/papermill $< $(NB_OUT)/.partial-$*.ipynb -k python3 $(NB_PARAMS)
+	@mv $(NB_OUT)/.partial-$*.ipynb $@
+
+reproduce: $(STAMP) $(NB_DATA) $(NB_MODELS) $(NB_BUILD) $(NB_RESULTS)
+	$(BIN)/python -m harmonylib.readme --profile $(PROFILE)
+	@echo "executed notebooks: $(NB_OUT); claims: results/$(PROFILE)/claims.md"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks

@@ -54,6 +54,9 @@ class DataConfig:
     # Additional roots (e.g. generated composites from [augmentation]); name -> path.
     extra_roots: dict[str, str] = field(default_factory=dict)
     builtin: BuiltinDataConfig = field(default_factory=BuiltinDataConfig)
+    # Read only these subsets (every root, every split); None: all. Table 2 trains each model on
+    # one subset's training split only (paper §5.3.2).
+    subsets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,10 +140,10 @@ class UNetTrainConfig:
     fg_weight_max: float = 5.0  # code default (the clamp's upper bound)
     resolution: int = 512  # code default (.sh --resolution 512)
     resize: ResizeName = "square"  # code default (IhdDatasetSingleRes squashes)
-    arch: Literal["sd15", "tiny"] = "sd15"  # used when init is None (random weights)
+    arch: Literal["sd15", "tiny", "mini"] = "sd15"  # used when init is None (random weights)
     init: str | None = "checkpoints/stable-diffusion-inpainting"  # SD-inpainting folder (unet/)
     vae: str | None = "checkpoints/sd-vae-ft-mse"  # AutoencoderKL folder; None: random vae_arch
-    vae_arch: Literal["sd", "tiny"] = "sd"
+    vae_arch: Literal["sd", "tiny", "mini"] = "sd"
     sample_posterior: bool = True  # code default: latents are posterior samples, not the mode
     loop: LoopConfig = field(
         default_factory=lambda: LoopConfig(mixed_precision="fp16")  # code default (.sh)
@@ -160,7 +163,7 @@ class HarmonyVAETrainConfig:
     resolution: int = 256  # paper §5.2
     resize: ResizeName = "center_crop"  # code default (IhdDatasetWithSDXLMetadata)
     vae: str | None = "checkpoints/sd-vae-ft-mse"  # the SD VAE it starts from (§3.2)
-    vae_arch: Literal["sd", "tiny"] = "sd"  # used when vae is None (random weights)
+    vae_arch: Literal["sd", "tiny", "mini"] = "sd"  # used when vae is None (random weights)
     loop: LoopConfig = field(
         default_factory=lambda: LoopConfig(
             epochs=10,  # paper §5.2
@@ -212,7 +215,7 @@ class AutoencoderTrainConfig:
     "chosen". Trains on composites and reals alike (L1 + ``kl_weight`` * KL).
     """
 
-    arch: Literal["tiny"] = "tiny"
+    arch: Literal["tiny", "mini"] = "tiny"  # models.configs: TINY_VAE_CONFIG / MINI_VAE_CONFIG
     kl_weight: float = 1e-6  # chosen: a near-deterministic latent, as SD's VAE
     resolution: int = 64
     resize: ResizeName = "square"
@@ -227,6 +230,100 @@ class AutoencoderTrainConfig:
 
 
 @dataclass(frozen=True)
+class PixelBaselineTrainConfig:
+    """The pixel-space harmonizer that stands in for HDNet_512 in Table 3
+    (``harmonylib.models.pixel_baseline``; HDNet_512's code and weights are not public).
+
+    Paper §5.3.3: HDNet trained "with 512px images", composites as input (no background crop of
+    the real image). The loop defaults give it the DiffHarmony UNet's budget (code default: 100
+    epochs of iHarmony4 at batch 16), "the same data with the same budget"; every value is "chosen".
+    """
+
+    size: Literal["smoke", "mini", "paper"] = "paper"  # width: PIXEL_BASELINE_CONFIGS[size]
+    loss: Literal["mse", "fg_normalized"] = "mse"  # chosen (pixel_baseline_loss)
+    resolution: int = 512  # paper §5.3.3: HDNet_512 trained at 512px
+    resize: ResizeName = "square"  # as the UNet's training data
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(mixed_precision="fp16"))  # the UNet's
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """The mini pretraining recipe (``harmonylib.training.pretrain``): stand-ins for the paper's
+    pretrained inputs (SD's ``sd-vae-ft-mse`` and DiffHarmony's forward UNet, "adopted directly",
+    §5.2). Not a paper recipe; every value is "chosen". Defaults are the mini recipe whose outputs
+    are committed under ``harmonylib/weights/mini``.
+
+    Stage 1 trains a base ``AutoencoderKL`` (``autoencoder``, the ``autoencoder`` recipe) on the
+    train split; ``scaling_factor`` = 1 / std of posterior-sampled latents of the train split (as
+    SD/LDM's ``scale_by_std``); stage 2 trains the forward DiffHarmony UNet (``unet``, the ``unet``
+    recipe) on top of that frozen VAE. ``unet.init`` and ``unet.vae`` are ignored (set by the recipe).
+    """
+
+    out_dir: str = "harmonylib/weights/mini"  # the committed folder; smoke writes elsewhere
+    # Weights are trained and loaded in fp32; "float16" stores them in fp16 safetensors (size cap).
+    weights_dtype: Literal["float16", "float32"] = "float16"
+    scaling_batches: int | None = None  # batches of the train split for the latent std; None: all
+    eval_batch_size: int = 32
+    eval_timesteps_per_image: int = 4  # noise draws per test image for the held-out denoising loss
+    autoencoder: AutoencoderTrainConfig = field(
+        default_factory=lambda: AutoencoderTrainConfig(
+            arch="mini",
+            loop=LoopConfig(
+                batch_size=8,  # 8 composites + their 8 reals
+                epochs=4,
+                checkpointing_steps=100,
+                optim=OptimConfig(lr=1e-3, weight_decay=0.0, warmup_steps=50, lr_scheduler="cosine"),
+                ema=EMAConfig(decay=0.999),
+            ),
+        )
+    )
+    unet: UNetTrainConfig = field(
+        default_factory=lambda: UNetTrainConfig(
+            direction="forward",
+            loss="fg_weighted",
+            resolution=64,
+            arch="mini",
+            init=None,
+            vae=None,
+            vae_arch="mini",
+            loop=LoopConfig(
+                batch_size=16,
+                epochs=8,
+                checkpointing_steps=200,
+                optim=OptimConfig(lr=2e-4, warmup_steps=100),
+                ema=EMAConfig(decay=0.999),
+            ),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation with the inverse model (§4.1; Table 2, §5.3.2) and the Human Harmony build (§4.2).
+
+    Read by :mod:`harmonylib.table2`; no training run hashes these values (the Table 2 runs carry
+    what they need in their own ``data`` and ``train.unet`` sections).
+    """
+
+    gamma: float = 1.0  # blending ratio γ (paper §5.3.2: 1 for both subsets)
+    table2_subsets: tuple[str, ...] = ("Hday2night", "HFlickr")  # paper §5.3.2
+    # Candidates generated per (real, mask) pair for Table 2; ⌈γ·N2/N1⌉ of them are mixed in, so a
+    # smaller value is raised to that. The paper does not state K for Table 2; chosen: §5.1.2's K.
+    table2_k: int = 10
+    # Optimizer steps of every Table 2 run, base and augmented alike ("the same total amount of
+    # data", §5.3.2). None: the unet loop's max_steps, else its epochs over the *base* list.
+    table2_steps: int | None = None
+    table2_inference_size: int = 512  # §5.3.2: "inference only on 512px images", scored at 256
+    generation_steps: int = 5  # Euler-ancestral steps per candidate (§5.2)
+    generation_batch_size: int = 8
+    human_harmony_k: int = 10  # candidates per pair (paper §5.1.2: K = 10)
+    # Images of the generated iMaterialist stand-in (smoke and mini; the paper profile reads the
+    # real release). 140 images give 120 pairs (every 7th is a product shot the filter drops).
+    human_harmony_fixture_images: int = 140
+    human_harmony_fixture_size: int = 64  # shorter side of the stand-in's images, px
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """One section per recipe of ``harmonylib.training``."""
 
@@ -235,6 +332,7 @@ class TrainConfig:
     refinement: RefinementTrainConfig = field(default_factory=RefinementTrainConfig)
     classifier: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)
     autoencoder: AutoencoderTrainConfig = field(default_factory=AutoencoderTrainConfig)
+    pixel_baseline: PixelBaselineTrainConfig = field(default_factory=PixelBaselineTrainConfig)
 
 
 @dataclass(frozen=True)
@@ -246,6 +344,8 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 def available_profiles() -> list[str]:

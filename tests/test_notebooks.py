@@ -52,11 +52,83 @@ def test_notebook_is_stripped_and_parameterised(path):
 SMOKE_OUTPUTS = {
     # notebook -> files (relative to out_dir) that the smoke run must write
     "00_data.ipynb": ["figures/00_data_fg_ratio.png", "figures/00_data_samples.png"],
+    "01_train_harmony_vae.ipynb": [
+        "runs/harmony_vae-forward-ecd_zero/DONE",
+        "figures/01_harmony_vae-forward-ecd_zero_loss.png",
+        "figures/01_harmony_vae-forward-ecd_zero_reconstructions.png",
+        "tables/01_harmony_vae-forward-ecd_zero_psnr.csv",
+    ],
+    "02_train_inverse_model.ipynb": [
+        "runs/unet-inverse/DONE",
+        "figures/02_unet-inverse_loss.png",
+        "figures/02_unet-inverse_samples.png",
+        "tables/02_unet-inverse_samples.csv",
+    ],
+    "03_train_classifier.ipynb": [
+        "runs/classifier/DONE",
+        "figures/03_classifier_loss.png",
+        "figures/03_classifier_examples.png",
+    ],
     "04_table1.ipynb": [
         "tables/table1.csv",
         "tables/table1.md",
         "tables/table1.tex",
         "tables/table1.provenance.json",
+        "claims.md",
+        "claims_measurements.csv",
+        "claims/table1.csv",
+    ],
+    "06_table3.ipynb": [
+        "tables/table3.csv",
+        "tables/table3.md",
+        "tables/table3.tex",
+        "tables/table3.provenance.json",
+        "claims/table3.csv",
+    ],
+    "07_table4.ipynb": [
+        "tables/table4.csv",
+        "tables/table4.md",
+        "tables/table4.tex",
+        "tables/table4.provenance.json",
+        "claims/table4.csv",
+    ],
+    "08_table5.ipynb": [
+        "tables/table5.csv",
+        "tables/table5.md",
+        "tables/table5.tex",
+        "tables/table5.provenance.json",
+        "claims/table5.csv",
+    ],
+    "09_figure2.ipynb": [
+        "figures/figure2_fg_ratio_cdf.png",
+        "figures/figure2_fg_ratio_cdf.pdf",
+        "figures/figure2_fg_ratio_cdf.csv",
+        "figures/figure2_fg_ratio_cdf_shares.csv",
+    ],
+    "10_inference.ipynb": [
+        "figures/10_inference.png",
+        "figures/10_inference_diffharmony.png",
+        "figures/10_inference_diffharmony_pp.png",
+        "figures/figure3_grid.png",
+        "figures/figure3_grid.pdf",
+    ],
+    "05_table2.ipynb": [
+        "tables/table2.csv",
+        "tables/table2.md",
+        "tables/table2.tex",
+        "tables/table2.provenance.json",
+        "tables/per_image/table2_Hday2night_base.csv",
+        "tables/per_image/table2_Hday2night_augmented.csv",
+        "tables/per_image/table2_HFlickr_base.csv",
+        "tables/per_image/table2_HFlickr_augmented.csv",
+    ],
+    "11_build_human_harmony.ipynb": [
+        "data/HumanHarmony/IHD_train.txt",
+        "data/HumanHarmony/IHD_test.txt",
+        "data/HumanHarmony/HUMAN_HARMONY.json",
+        "data/HumanHarmony/human_harmony_fg_ratio_stats.csv",
+        "data/HumanHarmony/human_harmony_fg_ratios.csv",
+        "data/HumanHarmony/BUILD_DONE.json",
     ],
 }
 

@@ -52,6 +52,47 @@ TINY_VAE_CONFIG: dict[str, Any] = {
     "force_upcast": True,
 }
 
+#: The mini base VAE: the stand-in for ``sd-vae-ft-mse`` in the mini profile, pretrained by
+#: ``harmonylib.training.pretrain`` and committed under ``harmonylib/weights/mini/vae``. SD topology
+#: (4 levels, 2 resnets per level, 3 downsamples: an 8x8x4 latent at 64 px), 1,732,679 parameters.
+#: ``scaling_factor`` here is a placeholder: the recipe sets 1/std of the trained latents.
+MINI_VAE_CONFIG: dict[str, Any] = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "block_out_channels": [32, 64, 64, 64],
+    "layers_per_block": 2,
+    "act_fn": "silu",
+    "latent_channels": 4,
+    "norm_num_groups": 16,
+    "sample_size": 64,
+    "scaling_factor": 0.18215,
+    "force_upcast": True,
+}
+
+#: Width and length of the mini fixed text condition (a seeded random stand-in for CLIP's
+#: empty-prompt embedding, as in ``harmonylib.models.tiny``).
+MINI_CROSS_ATTENTION_DIM = 32
+MINI_SEQUENCE_LENGTH = 77
+
+#: The mini DiffHarmony UNet: the stand-in for DiffHarmony's released forward UNet ("adopted
+#: directly", paper §5.2) in the mini profile, committed under ``harmonylib/weights/mini/unet``.
+#: SD-inpainting's 9-channel input, 2 levels on the 8x8 latent (8x8 and 4x4), cross-attention to
+#: the fixed empty-prompt embedding at the lower level. 3,182,548 parameters.
+MINI_UNET_CONFIG: dict[str, Any] = {
+    "sample_size": 8,
+    "in_channels": 9,  # 4 noisy latents + 1 mask + 4 composite latents
+    "out_channels": 4,
+    "block_out_channels": [48, 96],
+    "layers_per_block": 2,
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+    "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
+    "cross_attention_dim": MINI_CROSS_ATTENTION_DIM,
+    "attention_head_dim": 8,
+    "norm_num_groups": 16,
+}
+
 # --- Refinement UNet (DiffHarmony stage 2) ---------------------------------------------------------
 
 _REFINEMENT_COMMON: dict[str, Any] = {

@@ -8,7 +8,9 @@ the frozen helpers, the dataset, and binds the objective. Nothing here trains; t
 - ``refinement``: the stage-2 refinement UNet on cached stage-1 outputs (§4);
 - ``classifier``: the harmony classifier, linear probe or end to end (§5);
 - ``autoencoder``: a base ``AutoencoderKL`` from scratch (not in the paper: the mini stand-in for
-  SD's VAE; the mini stand-in for SD's UNet is then the ``unet`` recipe on top of it).
+  SD's VAE; the mini stand-in for DiffHarmony's UNet is then the ``unet`` recipe on top of it;
+  both are run by :mod:`harmonylib.training.pretrain` and committed under ``harmonylib/weights``);
+- ``pixel_baseline``: the pixel-space harmonizer, Table 3's stand-in for HDNet_512 (§5.3.3).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from harmonylib.reproducibility import derive_seed, make_generator
 from harmonylib.training import objectives
 from harmonylib.training.loop import TrainSpec, save_model
 
-RECIPES = ("unet", "harmony_vae", "refinement", "classifier", "autoencoder")
+RECIPES = ("unet", "harmony_vae", "refinement", "classifier", "autoencoder", "pixel_baseline")
 
 
 def check_recipe(recipe: str) -> None:
@@ -57,13 +59,18 @@ def _existing(path: str, key: str) -> Path:
 
 
 def train_samples(cfg: Config, split: str = "train") -> list:
-    """The samples of ``split`` of the config's dataset (the built-in one is built if needed)."""
+    """The samples of ``split`` of the config's dataset (the built-in one is built if needed).
+
+    Every root of ``data.extra_roots`` that holds a list for ``split`` adds its entries (e.g. the
+    ``@gen/...`` entries of an augmented training list, :func:`harmonylib.augment.mix_training_list`);
+    ``data.subsets`` keeps only those subsets, original and added entries alike.
+    """
     from harmonylib.data.builtin import ensure_dataset
     from harmonylib.data.iharmony4 import MAIN_ROOT, read_split
 
     root = ensure_dataset(cfg)
     roots = {MAIN_ROOT: root, **{k: resolve(v) for k, v in cfg.data.extra_roots.items()}}
-    return read_split(roots, split)
+    return read_split(roots, split, subsets=cfg.data.subsets)
 
 
 def harmony_dataset(cfg: Config, size: int, resize: str, split: str = "train"):
@@ -83,13 +90,32 @@ def load_base_vae(path: str | None, arch: str, seed: int, key: str):
         p = _existing(path, key)
         folder = p / "vae" if (p / "vae" / "config.json").is_file() else p
         return AutoencoderKL.from_pretrained(folder)
-    from harmonylib.models.configs import SD_VAE_CONFIG
+    from harmonylib.models.configs import MINI_VAE_CONFIG, SD_VAE_CONFIG
     from harmonylib.models.tiny import build_tiny_vae
 
     if arch == "tiny":
         return build_tiny_vae(seed)
     torch.manual_seed(seed)
-    return AutoencoderKL(**SD_VAE_CONFIG)
+    return AutoencoderKL(**(MINI_VAE_CONFIG if arch == "mini" else SD_VAE_CONFIG))
+
+
+def mini_empty_prompt_embedding(seed: int) -> torch.Tensor:
+    """The mini fixed text condition, (1, 77, 32): seeded N(0, 1), a stand-in for CLIP's ``""``."""
+    from harmonylib.models.configs import MINI_CROSS_ATTENTION_DIM, MINI_SEQUENCE_LENGTH
+
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(1, MINI_SEQUENCE_LENGTH, MINI_CROSS_ATTENTION_DIM, generator=g)  # (1, 77, 32)
+
+
+def load_prompt_embeds(folder: Path) -> torch.Tensor:
+    """The empty-prompt embedding of a pretrained folder: its ``empty_prompt_embedding/`` component
+    (the mini weights), else the SD cache / text encoder (``load_or_compute_empty_prompt_embeds``)."""
+    from harmonylib.models.unet import EmptyPromptEmbedding, load_or_compute_empty_prompt_embeds
+
+    comp = folder / "empty_prompt_embedding"
+    if (comp / "config.json").is_file():
+        return EmptyPromptEmbedding.from_pretrained(comp).embeds.detach().float()
+    return load_or_compute_empty_prompt_embeds(folder)
 
 
 # ---- 1. UNet -------------------------------------------------------------------------------------
@@ -100,14 +126,20 @@ def build_unet_spec(cfg: Config) -> TrainSpec:
     from diffusers import UNet2DConditionModel
 
     from harmonylib.models.scheduler import make_training_scheduler
-    from harmonylib.models.unet import build_unet, check_unet, load_or_compute_empty_prompt_embeds
+    from harmonylib.models.unet import build_unet, check_unet
 
     rc = cfg.train.unet
     seed = _init_seed(cfg, "unet", "unet")
     if rc.init is not None:
         p = _existing(rc.init, "train.unet.init")
         unet = UNet2DConditionModel.from_pretrained(p / "unet" if (p / "unet").is_dir() else p)
-        prompt = load_or_compute_empty_prompt_embeds(p)
+        prompt = load_prompt_embeds(p)
+    elif rc.arch == "mini":
+        from harmonylib.models.configs import MINI_UNET_CONFIG
+
+        torch.manual_seed(seed)
+        unet = build_unet(MINI_UNET_CONFIG)
+        prompt = mini_empty_prompt_embedding(_init_seed(cfg, "unet", "prompt"))
     elif rc.arch == "tiny":
         from harmonylib.models.tiny import build_tiny_unet, tiny_empty_prompt_embedding
 
@@ -239,15 +271,29 @@ def build_classifier_spec(cfg: Config) -> TrainSpec:
 
 
 def build_autoencoder_spec(cfg: Config) -> TrainSpec:
-    """A tiny ``AutoencoderKL`` trained from scratch on composites and reals (``cfg.train.autoencoder``)."""
-    from harmonylib.models.tiny import build_tiny_vae
+    """A base ``AutoencoderKL`` (``arch`` tiny or mini) trained from scratch on composites and reals
+    (``cfg.train.autoencoder``)."""
     from harmonylib.training.classifier_data import pair_collate
 
     rc = cfg.train.autoencoder
-    vae = build_tiny_vae(_init_seed(cfg, "autoencoder", rc.arch))
+    vae = load_base_vae(None, rc.arch, _init_seed(cfg, "autoencoder", rc.arch), "train.autoencoder")
     objective = functools.partial(objectives.autoencoder_loss, image_key="images", kl_weight=rc.kl_weight)
     # pair_collate stacks each batch's composites and reals into ``images``.
     return TrainSpec(vae, objective, harmony_dataset(cfg, rc.resolution, rc.resize), collate_fn=pair_collate)
+
+
+# ---- 6. Pixel-space baseline (Table 3's stand-in for HDNet_512) ------------------------------------
+
+
+def build_pixel_baseline_spec(cfg: Config) -> TrainSpec:
+    """The pixel-space harmonizer recipe (``cfg.train.pixel_baseline``): composites in, reals as target."""
+    from harmonylib.models.pixel_baseline import build_pixel_harmonizer, pixel_baseline_objective
+
+    rc = cfg.train.pixel_baseline
+    torch.manual_seed(_init_seed(cfg, "pixel_baseline", rc.size))
+    model = build_pixel_harmonizer(rc.size)
+    objective = functools.partial(pixel_baseline_objective, loss=rc.loss)
+    return TrainSpec(model, objective, harmony_dataset(cfg, rc.resolution, rc.resize))
 
 
 def build_spec(cfg: Config, recipe: str, stage1_cache: str | Path | None = None) -> TrainSpec:
@@ -267,6 +313,8 @@ def build_spec(cfg: Config, recipe: str, stage1_cache: str | Path | None = None)
         return build_classifier_spec(cfg)
     if recipe == "autoencoder":
         return build_autoencoder_spec(cfg)
+    if recipe == "pixel_baseline":
+        return build_pixel_baseline_spec(cfg)
     if stage1_cache is None:
         raise ValueError("the refinement recipe needs stage1_cache (see harmonylib.training.stage1_cache)")
     return build_refinement_spec(cfg, stage1_cache)
