@@ -37,7 +37,7 @@ data: $(STAMP)
 
 table1: $(STAMP)
 	@mkdir -p results/$(PROFILE)/notebooks
-	$(BIN)/papermill notebooks/04_table1.ipynb results/$(PROFILE)/notebooks/04_table1.ipynb -k python3 -p profile $(PROFILE)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/papermill notebooks/04_table1.ipynb results/$(PROFILE)/notebooks/04_table1.ipynb -k python3 -p profile $(PROFILE)
 
 # The committed stand-ins for SD's VAE and DiffHarmony's UNet (harmonylib/weights/README.md).
 # Resumable; finished stages are reused. CI runs the same recipe with --profile smoke --out DIR.
