@@ -172,6 +172,9 @@ def denoising_loss(unet, vae, prompt, dataset, cfg: Config, draws: int, batch_si
 # ---- export ---------------------------------------------------------------------------------------
 
 
+MAX_SHARD_SIZE = "4MB"
+
+
 def _save_component(model, folder: Path, dtype: torch.dtype) -> None:
     """``save_pretrained`` (safetensors) into a fresh ``folder``, weights cast to ``dtype``."""
     from diffusers.utils import logging as dlogging
@@ -181,7 +184,8 @@ def _save_component(model, folder: Path, dtype: torch.dtype) -> None:
     level = dlogging.get_verbosity()
     dlogging.set_verbosity_error()  # the cast is deliberate (storage only): no "use torch_dtype" notice
     try:
-        model.to(dtype).save_pretrained(tmp, safe_serialization=True)
+        # Shards below 5 MB: the repository keeps every committed file small.
+        model.to(dtype).save_pretrained(tmp, safe_serialization=True, max_shard_size=MAX_SHARD_SIZE)
         model.to(torch.float32)
     finally:
         dlogging.set_verbosity(level)
