@@ -196,6 +196,14 @@ class ClassifierTrainConfig:
     backbone_weights: str | None = "checkpoints/resnet50-imagenet.pth"
     resolution: int = 256  # code default (classify_cand_gen_data.py: Resize((256, 256)))
     resize: ResizeName = "square"  # code default (squash, no crop)
+    # Training-time augmentation (chosen; the authors released no classifier training code). Each
+    # composite and its real get the same draw (classifier_data.augment_pairs); test is never
+    # augmented. hflip: mirror with p = 1/2; crop_scale: random resized crop of area
+    # U(crop_scale, 1), 1.0 = off; color: global brightness/contrast/saturation factors
+    # U(1 - color, 1 + color) on the whole image, 0 = off.
+    augment_hflip: bool = False
+    augment_crop_scale: float = 1.0
+    augment_color: float = 0.0
     loop: LoopConfig = field(
         default_factory=lambda: LoopConfig(
             batch_size=32,  # chosen: 32 composites + their 32 reals per step (balanced)

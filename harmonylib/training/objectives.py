@@ -245,19 +245,25 @@ def imagenet_normalize(images: torch.Tensor) -> torch.Tensor:
 
 
 def classifier_loss(
-    classifier: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None
+    classifier: nn.Module,
+    batch: dict[str, torch.Tensor],
+    generator: torch.Generator | None = None,
+    augment: Any = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy of a composite-vs-real classifier; class 1 = composite (authors' convention).
 
     Args:
         classifier: any module mapping ImageNet-normalised (B, 3, H, W) to (B, 2) logits.
         batch: ``images`` (B, 3, H, W) in [-1, 1]; ``labels`` (B,) int64 (1 = composite).
-        generator: unused; kept for the common signature.
+        generator: the only source of randomness (used by ``augment``).
+        augment: optional ``augment(images, generator) -> images`` applied before normalising
+            (e.g. :func:`harmonylib.training.classifier_data.augment_pairs` with its settings bound).
 
     Returns:
         (loss, {"accuracy": batch accuracy}).
     """
-    logits = classifier(imagenet_normalize(batch["images"]))  # (B, 2)
+    images = batch["images"] if augment is None else augment(batch["images"], generator)
+    logits = classifier(imagenet_normalize(images))  # (B, 2)
     labels = batch["labels"]
     loss = F.cross_entropy(logits.float(), labels)
     accuracy = (logits.argmax(dim=1) == labels).float().mean()

@@ -254,13 +254,18 @@ def build_classifier_model(cfg: Config) -> nn.Module:
 
 def build_classifier_spec(cfg: Config) -> TrainSpec:
     """The harmony-classifier recipe (``cfg.train.classifier``): balanced composite/real batches."""
-    from harmonylib.training.classifier_data import NormalizedInputClassifier, pair_collate
+    from harmonylib.training.classifier_data import NormalizedInputClassifier, augment_pairs, pair_collate
 
     rc = cfg.train.classifier
     model = NormalizedInputClassifier(build_classifier_model(cfg))
+    augment = None
+    if rc.augment_hflip or rc.augment_crop_scale < 1.0 or rc.augment_color > 0.0:
+        augment = functools.partial(
+            augment_pairs, hflip=rc.augment_hflip, crop_scale=rc.augment_crop_scale, color=rc.augment_color
+        )
     return TrainSpec(
         model,
-        objectives.classifier_loss,
+        functools.partial(objectives.classifier_loss, augment=augment),
         harmony_dataset(cfg, rc.resolution, rc.resize),
         collate_fn=pair_collate,
         save_weights=lambda m, folder: save_model(m.classifier, folder),
