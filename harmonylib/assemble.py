@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from harmonylib.config import Config, ConfigError, load_config, to_dict
+from harmonylib.config import Config, ConfigError, load_config, parse_overrides, to_dict
 from harmonylib.paths import resolve, results_dir
 
 DIRECTIONS = ("forward", "inverse")
@@ -386,18 +386,6 @@ def save_assembled(
 # ---- command line --------------------------------------------------------------------------------
 
 
-def _parse_set(items: list[str]) -> dict[str, Any]:
-    import yaml
-
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value")
-        k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m harmonylib.assemble``; exit 0 written, 2 bad config or missing weights, 3 interrupted."""
     ap = argparse.ArgumentParser(
@@ -426,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     try:
-        overrides = _parse_set(args.set)
+        overrides = parse_overrides(args.set)
         if args.data_root:
             overrides["data.root"] = args.data_root
         cfg = load_config(args.profile, overrides)

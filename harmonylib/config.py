@@ -530,3 +530,17 @@ def config_hash(cfg: Any) -> str:
     """A short, stable hash of a config; used to name caches and DONE markers."""
     blob = json.dumps(to_dict(cfg), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["train.unet.direction=inverse", "seed=3"]`` -> overrides for :func:`load_config`.
+
+    Values are parsed as YAML scalars (``3`` is an int, ``null`` None); command lines' ``--set``.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out

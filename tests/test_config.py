@@ -62,3 +62,15 @@ def test_yaml_path_profile(tmp_path):
     bad.write_text("data: [1, 2\n")
     with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
         load_config(bad)
+
+
+def test_parse_overrides_reads_yaml_scalars():
+    from harmonylib.config import parse_overrides
+
+    assert parse_overrides(["seed=3", "data.root=/x", "train.unet.init=null"]) == {
+        "seed": 3,
+        "data.root": "/x",
+        "train.unet.init": None,
+    }
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_overrides(["seed"])

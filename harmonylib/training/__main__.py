@@ -16,20 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import yaml
-
-from harmonylib.config import ConfigError, load_config
+from harmonylib.config import ConfigError, load_config, parse_overrides
 from harmonylib.training.recipes import RECIPES
-
-
-def _parse_set(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value")
-        k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record-indices", action="store_true", help="log each process's sample indices (tests)")
     args = ap.parse_args(argv)
     try:
-        cfg = load_config(args.profile, _parse_set(args.set))
+        cfg = load_config(args.profile, parse_overrides(args.set))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2

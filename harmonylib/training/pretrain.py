@@ -46,7 +46,7 @@ from typing import Any
 
 import torch
 
-from harmonylib.config import Config, ConfigError, load_config, to_dict
+from harmonylib.config import Config, ConfigError, load_config, parse_overrides, to_dict
 from harmonylib.io import atomic_write_json
 from harmonylib.paths import resolve, results_dir
 from harmonylib.reproducibility import derive_seed
@@ -361,10 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu", action="store_true", help="force CPU")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    from harmonylib.training.__main__ import _parse_set
 
     try:
-        cfg = load_config(args.profile, _parse_set(args.set))
+        cfg = load_config(args.profile, parse_overrides(args.set))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
