@@ -170,6 +170,15 @@ class Assembly:
     sources: dict[str, Any]
 
 
+def _ensure_run(cfg: Config, recipe: str, direction: str, out_dir, progress: bool, cpu: bool):
+    """The finished ``recipe`` run of ``direction`` (trained if missing), under ``out_dir`` if given."""
+    from harmonylib.training.runs import ensure_trained
+
+    rcfg = with_direction(cfg, recipe, direction)
+    run_dir = run_dir_for(rcfg, recipe, out_dir) if out_dir else None
+    return ensure_trained(rcfg, recipe, run_dir=run_dir, progress=progress, cpu=cpu)
+
+
 def assemble_components(
     cfg: Config,
     direction: str = "forward",
@@ -185,7 +194,7 @@ def assemble_components(
 
     from harmonylib.models.scheduler import make_scheduler
     from harmonylib.models.unet import EmptyPromptEmbedding
-    from harmonylib.training.runs import TrainedRun, ensure_trained
+    from harmonylib.training.runs import TrainedRun
 
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
@@ -216,14 +225,7 @@ def assemble_components(
         model = UNet2DConditionModel.from_pretrained(adopted)
         sources["unet"] = {"kind": "adopted", "path": str(adopted), "files": _tree_stamp(adopted)}
     else:
-        ucfg = with_direction(cfg, "unet", direction)
-        run = ensure_trained(
-            ucfg,
-            "unet",
-            run_dir=run_dir_for(ucfg, "unet", out_dir) if out_dir else None,
-            progress=progress,
-            cpu=cpu,
-        )
+        run = _ensure_run(cfg, "unet", direction, out_dir, progress, cpu)
         model = run.load_model(ema=True)
         sources["unet"] = _run_source(run)
     model.eval()
@@ -234,14 +236,7 @@ def assemble_components(
         if isinstance(harmony_vae, TrainedRun):
             hrun = harmony_vae
         else:
-            hcfg = with_direction(cfg, "harmony_vae", direction)
-            hrun = ensure_trained(
-                hcfg,
-                "harmony_vae",
-                run_dir=run_dir_for(hcfg, "harmony_vae", out_dir) if out_dir else None,
-                progress=progress,
-                cpu=cpu,
-            )
+            hrun = _ensure_run(cfg, "harmony_vae", direction, out_dir, progress, cpu)
         vae = hrun.load_model(ema=True)
         sources["vae"] = _run_source(hrun)
         match = same_latent_space(vae, unet_vae)
