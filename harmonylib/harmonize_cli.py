@@ -166,9 +166,13 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
+    from harmonylib.inference import InferenceSettings, harmonize_batch
     from harmonylib.io import ImageReadError, atomic_save_image, load_mask_l, load_rgb
-    from harmonylib.reproducibility import derive_seed, make_generator
 
+    settings = InferenceSettings(
+        size=args.size, size_mode=args.size_mode, steps=args.steps, output_resolution=None,
+        keep_background=not args.no_keep_background, seed=args.seed, direction=args.direction,
+    )  # fmt: skip
     failed: list[str] = []
     done = 0
     bar = tqdm(total=len(todo), desc="harmonize", unit="img", disable=args.quiet)
@@ -189,23 +193,17 @@ def run(args: argparse.Namespace) -> int:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("always")
-                result = pipe(
-                    images,
-                    masks,
-                    num_inference_steps=args.steps,
-                    generator=[make_generator(derive_seed(args.seed, j.name)) for j in batch],
-                    direction=args.direction,
-                    size_mode=args.size_mode,
-                    size=args.size,
-                    keep_background=not args.no_keep_background,
+                outputs = harmonize_batch(
+                    pipe, images, masks, [j.name for j in batch], settings,
+                    refine=None,  # the pipeline's own: refine when it holds a refinement UNet
                     resize_to_input=None if args.size_mode == "keep_aspect" else args.resize_to_input,
-                )
+                )  # fmt: skip
         except ValueError as exc:  # e.g. image and mask of different sizes: name the files
             names = ", ".join(f"{j.image} + {j.mask}" for j in batch)
             failed.append(f"{names}: {exc}")
             bar.update(len(batch))
             continue
-        for job, img in zip(batch, result.images, strict=True):
+        for job, img in zip(batch, outputs, strict=True):
             atomic_save_image(job.out, img)
             done += 1
         bar.update(len(batch))

@@ -77,6 +77,37 @@ def _process_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return state.process_index, state.num_processes
 
 
+def harmonize_batch(
+    pipeline: Callable[..., Any],
+    images: Sequence[Any],
+    masks: Sequence[Any],
+    names: Sequence[str],
+    settings: InferenceSettings,
+    **overrides: Any,
+) -> list[Any]:
+    """One pipeline call for a batch, each sample drawing from its own generator.
+
+    The generator of sample ``i`` is seeded from ``(settings.seed, names[i])``, so an output does
+    not depend on the batch it ran in. ``overrides`` replace pipeline arguments (the CLI passes
+    ``refine=None``, "whatever the pipeline has", and ``resize_to_input``).
+
+    Returns:
+        The pipeline's ``images`` (PIL unless ``output_type`` is overridden), in input order.
+    """
+    kwargs: dict[str, Any] = {
+        "num_inference_steps": settings.steps,
+        "generator": [make_generator(derive_seed(settings.seed, n)) for n in names],
+        "direction": settings.direction,
+        "size_mode": settings.size_mode,
+        "size": settings.size,
+        "keep_background": settings.keep_background,
+        "refine": settings.refine,
+        "output_type": "pil",
+    }
+    kwargs.update(overrides)
+    return pipeline(list(images), list(masks), **kwargs).images
+
+
 def predict_split(
     pipeline: Callable[..., Any],
     samples: Sequence[Any],
@@ -129,19 +160,8 @@ def predict_split(
         # inverse: the real image is the condition and the output a composite (§4.1)
         images = [load_rgb(s.real if settings.direction == "inverse" else s.composite) for s in batch]
         masks = [load_mask_l(s.mask) for s in batch]
-        result = pipeline(
-            images,
-            masks,
-            num_inference_steps=settings.steps,
-            generator=[make_generator(derive_seed(settings.seed, s.name)) for s in batch],
-            direction=settings.direction,
-            size_mode=settings.size_mode,
-            size=settings.size,
-            keep_background=settings.keep_background,
-            refine=settings.refine,
-            output_type="pil",
-        )
-        for s, img in zip(batch, result.images, strict=True):
+        outputs = harmonize_batch(pipeline, images, masks, [s.name for s in batch], settings)
+        for s, img in zip(batch, outputs, strict=True):
             if settings.output_resolution is not None:
                 r = settings.output_resolution
                 img = img.resize((r, r), Image.BILINEAR)  # PIL antialiases when shrinking
