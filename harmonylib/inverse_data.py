@@ -439,6 +439,41 @@ def evaluate_table2(
     return pd.concat(frames, ignore_index=True)
 
 
+def candidate_fidelity(data: AugmentedData, progress: bool = False) -> pd.DataFrame:
+    """Original training composites against the generated ones mixed in, per subset.
+
+    One row per (subset, source): the means of :func:`harmonylib.augment.foreground_difference`
+    (fMSE, colour shift, and the residual fMSE that no per-channel affine colour map explains).
+    The paper reads Table 2 as evidence that the inverse model makes good composites; this says
+    whether the candidates differ from their reals the way the dataset's composites do (colour and
+    light) or also in other ways (blur, artefacts) that a harmonizer would then learn to undo.
+    """
+    from harmonylib.augment import FIDELITY_COLUMNS
+    from harmonylib.augment import candidate_fidelity as per_image
+    from harmonylib.data.iharmony4 import read_split
+
+    samples = read_split(
+        {"main": data.main_root, GEN_ROOT_NAME: data.gen_root}, "train", subsets=list(data.subsets)
+    )
+    df = per_image(samples, progress=progress)
+    df["source"] = np.where(df["root_name"] == GEN_ROOT_NAME, "generated", "original")
+    out = df.groupby(["subset", "source"], sort=False)[list(FIDELITY_COLUMNS)].mean().reset_index()
+    out.insert(2, "n", df.groupby(["subset", "source"], sort=False).size().to_numpy())
+    return out
+
+
+def write_candidate_fidelity(cfg: Config, data: AugmentedData, out_dir: str | os.PathLike | None = None,
+                             progress: bool = False) -> tuple[pd.DataFrame, Path]:  # fmt: skip
+    """:func:`candidate_fidelity` to ``<results>/tables/table2_candidates.csv`` (atomic)."""
+    from harmonylib.io import atomic_write_text
+
+    df = candidate_fidelity(data, progress=progress)
+    path = results_root(cfg, out_dir) / "tables" / "table2_candidates.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, df.to_csv(index=False, float_format="%.4f"))
+    return df, path
+
+
 def composite_scores(cfg: Config, subsets: Iterable[str] | None = None) -> pd.DataFrame:
     """Per-subset means of the unharmonized composites of the test split (the floor to beat)."""
     from harmonylib.data.builtin import ensure_dataset

@@ -308,3 +308,48 @@ def test_real_two_process_run_equals_one_process(tmp_path, gen_pairs, tiny_pipe)
                         progress=False)  # fmt: skip
     _assert_same_pngs(tmp_path / "one", tmp_path / "two")
     assert _strip(read_manifest(tmp_path / "one")) == _strip(read_manifest(tmp_path / "two"))
+
+
+# ---- candidate fidelity: colour change vs everything else ----------------------------------
+
+
+def _fidelity_fixture(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    real = rng.integers(30, 220, size=(32, 40, 3)).astype(np.uint8)
+    mask = np.zeros((32, 40), np.uint8)
+    mask[8:24, 10:30] = 255
+    return real, mask
+
+
+def test_foreground_difference_separates_colour_from_blur():
+    from harmonylib.augment import foreground_difference
+
+    real, mask = _fidelity_fixture()
+    # a global per-channel gain and offset: pure colour change, nothing left after the affine fit
+    recoloured = np.clip(real.astype(np.float64) * [0.8, 1.0, 0.9] + [20, -10, 5], 0, 255).round().astype(np.uint8)
+    d = foreground_difference(recoloured, real, mask)
+    fg = mask > 127
+    expected = np.mean((recoloured[fg].astype(np.float64) - real[fg]) ** 2)
+    assert d["fmse"] == pytest.approx(expected)
+    assert d["fmse"] > 100
+    assert d["residual_fmse"] < 0.5  # only the uint8 rounding remains
+    shift = np.abs(recoloured[fg].astype(np.float64).mean(0) - real[fg].mean(0)).mean()
+    assert d["colour_shift"] == pytest.approx(shift)
+    # a blur keeps the colour statistics but not the content: most of its error stays
+    blurred = np.asarray(Image.fromarray(real).resize((10, 8), Image.BILINEAR).resize((40, 32), Image.BILINEAR))
+    b = foreground_difference(blurred, real, mask)
+    assert b["residual_fmse"] > 0.5 * b["fmse"] > 50
+    assert b["colour_shift"] < 5
+
+
+def test_foreground_difference_reads_files_and_rejects_bad_input(tmp_path):
+    from harmonylib.augment import foreground_difference
+
+    real, mask = _fidelity_fixture()
+    Image.fromarray(real).save(tmp_path / "r.png")
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    d = foreground_difference(tmp_path / "r.png", tmp_path / "r.png", tmp_path / "m.png")
+    assert d == {"fmse": 0.0, "colour_shift": 0.0, "residual_fmse": pytest.approx(0.0, abs=1e-9)}
+    assert all(np.isnan(v) for v in foreground_difference(real, real, np.zeros_like(mask)).values())
+    with pytest.raises(ValueError, match="sizes differ"):
+        foreground_difference(real[:16], real, mask)
