@@ -86,6 +86,7 @@ class Experiment:
     progress: bool = True
     _components: dict[str, Any] | None = field(default=None, repr=False)
     _unet_key: str | None = field(default=None, repr=False)
+    _vae_key: str | None = field(default=None, repr=False)
 
     @property
     def runs(self) -> Path:
@@ -228,6 +229,7 @@ def base_components(exp: Experiment) -> dict[str, Any]:
         )
         exp._components = asm.components
         exp._unet_key = _short_hash(asm.sources.get("unet"))
+        exp._vae_key = _short_hash(asm.sources.get("vae"))
     return exp._components
 
 
@@ -306,7 +308,9 @@ class Arm:
 
     Attributes:
         method: ``"diffharmony"`` (plain VAE), ``"diffharmony++"`` (Harmony-VAE), ``"pixel"``
-            (the pixel baseline), ``"composite"`` (the composites themselves) or ``"folder"``.
+            (the pixel baseline), ``"composite"`` (the composites themselves), ``"folder"``, or
+            ``"ceiling"`` / ``"ceiling++"`` (the real image through the plain VAE / the
+            Harmony-VAE: what a perfect latent would score, :mod:`harmonylib.ceiling`).
         level: ``"low"`` or ``"high"`` inference size (see :func:`inference_sizes`).
         seed: training seed of the Harmony-VAE / pixel baseline, and the sampling seed.
         variant: the Harmony-VAE variant (Table 5).
@@ -327,7 +331,7 @@ class Arm:
         if self.method == "folder":
             return "folder-" + _short_hash(str(self.folder))[:8]
         parts = [self.method.replace("+", "p"), self.level]
-        if self.method == "diffharmony++":
+        if self.method in ("diffharmony++", "ceiling++"):
             parts.append(self.variant)
         if self.refine:
             parts.append("refine")
@@ -376,6 +380,9 @@ def predictions_for(exp: Experiment, arm: Arm, samples: Sequence | None = None, 
         folder = exp.predictions_dir / f"{ds}-{arm.label()}-{_short_hash(key)}"
         return write_pixel_predictions(run, samples, folder, size, exp.cfg.eval.resolution, key, exp.progress)
 
+    if arm.method in CEILINGS:
+        return ceiling_predictions(exp, arm, samples, ds)
+
     parts = {"unet": unet_key(exp)}
     hvae = ref = None
     if arm.method == "diffharmony++":
@@ -386,7 +393,8 @@ def predictions_for(exp: Experiment, arm: Arm, samples: Sequence | None = None, 
         hvae = run
     elif arm.method != "diffharmony":
         raise ValueError(
-            f"unknown method {arm.method!r}; allowed: diffharmony, diffharmony++, pixel, composite, folder"
+            f"unknown method {arm.method!r}; allowed: diffharmony, diffharmony++, pixel, composite, folder, "
+            + ", ".join(CEILINGS)
         )
     if arm.refine:
         ref = refinement_run(exp)
@@ -401,6 +409,38 @@ def predictions_for(exp: Experiment, arm: Arm, samples: Sequence | None = None, 
         refinement_unet=ref.load_model(ema=True).eval() if ref is not None else None,
     )
     return predict_split(pipe, samples, folder, settings, progress=exp.progress)
+
+
+CEILINGS = {"ceiling": "VAE ceiling", "ceiling++": "Harmony-VAE ceiling"}  # Arm method -> row name
+
+
+def ceiling_predictions(exp: Experiment, arm: Arm, samples: Sequence, ds: str) -> Path:
+    """The autoencoder ceiling of ``arm`` (``ceiling``: base VAE; ``ceiling++``: + Harmony-VAE).
+
+    Raises:
+        DivergedRun: the Harmony-VAE run of a ``ceiling++`` arm diverged.
+    """
+    from harmonylib.ceiling import write_ceiling_predictions
+
+    vae = base_components(exp)["vae"]
+    size = inference_sizes(exp.cfg)[arm.level]
+    key: dict[str, Any] = {
+        "vae": exp._vae_key,
+        "size": size,
+        "out": exp.cfg.eval.resolution,
+        "n": len(samples),
+    }
+    hvae = None
+    if arm.method == "ceiling++":
+        run = harmony_vae_run(exp, arm.seed, arm.variant)
+        if run.diverged:
+            raise DivergedRun(f"{run.run_dir}: the Harmony-VAE run diverged")
+        key["harmony_vae"] = run.config_hash
+        hvae = run.load_model(ema=True).eval()
+    folder = exp.predictions_dir / f"{ds}-{arm.label()}-{_short_hash(key)}"
+    return write_ceiling_predictions(
+        samples, folder, vae, size, exp.cfg.eval.resolution, key, harmony_vae=hvae, progress=exp.progress
+    )
 
 
 def write_pixel_predictions(
@@ -540,7 +580,10 @@ def _seed_text(seeds: Sequence[int]) -> str:
 
 
 def table1(
-    exp: Experiment, seeds: Sequence[int] | None = None, extra_predictions: Mapping[str, str] | None = None
+    exp: Experiment,
+    seeds: Sequence[int] | None = None,
+    extra_predictions: Mapping[str, str] | None = None,
+    ceilings: bool = True,
 ) -> TableResult:
     """Table 1: Composite, DiffHarmony (plain VAE), DiffHarmony++ (Harmony-VAE), at the high size.
 
@@ -549,6 +592,9 @@ def table1(
         seeds: training seeds (default :func:`default_seeds`).
         extra_predictions: method name -> predictions folder (e.g. an external method); a paper
             name (``HDNet``, ``GIFT``...) fills that column, any other name adds a column.
+        ceilings: add the autoencoder ceilings (not in the paper): the real image through the
+            base VAE (``VAE ceiling``) and through the Harmony-VAE (``Harmony-VAE ceiling``, per
+            training seed), what DiffHarmony and DiffHarmony++ would score with perfect latents.
     """
     seeds = default_seeds(exp.cfg, seeds)
     rows, meas = [], []
@@ -568,6 +614,11 @@ def table1(
     for name, folder in (extra_predictions or {}).items():
         summaries[name] = aggregate(score(exp, Arm("folder", folder=str(folder)), "table1", name))
         rows.append(tables.measured_from_summary(summaries[name], model=name))
+    if ceilings:
+        for method, name in CEILINGS.items():
+            use = seeds if method == "ceiling++" else [exp.cfg.seed]
+            summaries[name] = mean_summary([score(exp, Arm(method, "high", s), "table1", name) for s in use])
+            rows.append(tables.measured_from_summary(summaries[name], model=name))
     table = tables.render_table(pd.concat(rows, ignore_index=True), 1)
     caption = (
         tables.SPECS[1].caption
@@ -575,6 +626,14 @@ def table1(
         f"{_seed_text(seeds)}, at R_inf '1024'"
         + (f", and {', '.join(extra_predictions)} (predictions folders)" if extra_predictions else "")
         + ". "
+        + (
+            "Columns 'VAE ceiling' and 'Harmony-VAE ceiling' (not in the paper): the real image encoded "
+            "(posterior mode) and decoded by the base VAE, and by the Harmony-VAE with the composite as its "
+            "condition, at the same size: what DiffHarmony and DiffHarmony++ would score with perfect latents "
+            "(harmonylib.ceiling). "
+            if ceilings
+            else ""
+        )
         + size_note(exp.cfg)
         + " "
         + data_note(exp)

@@ -75,7 +75,9 @@ def test_table1_shape_finite_and_reported(smoke_run):
     exp, res = smoke_run
     df = tables.read_table(res[1].paths["csv"])
     rep = tables.reported(1)
-    assert len(df) == len(rep)  # every paper cell, no extra rows
+    ceilings = df["model"].isin(experiments.CEILINGS.values())
+    assert len(df[~ceilings]) == len(rep)  # every paper cell; the only extra rows are the ceilings
+    df = df[~ceilings]
     assert df["reported"].notna().sum() == rep["value"].notna().sum()
     for model in ("Composite", "DiffHarmony", "DiffHarmony++"):
         m = _measured(df, model=model)
@@ -85,6 +87,27 @@ def test_table1_shape_finite_and_reported(smoke_run):
     assert others["measured"].isna().all()  # shown as reported
     assert "mapped to 64 px" in res[1].caption and "1024" in res[1].caption
     assert experiments.finite(res[1].summary)
+
+
+def test_table1_ceiling_rows(smoke_run):
+    exp, res = smoke_run
+    df = tables.read_table(res[1].paths["csv"])
+    for name in experiments.CEILINGS.values():
+        m = _measured(df, model=name)
+        assert len(m) == 15 and np.isfinite(m["measured"]).all() and m["reported"].isna().all(), name
+    assert "VAE ceiling" in res[1].caption and "perfect latents" in res[1].caption
+    # one per-image CSV each (one training seed in smoke), scored like every other row
+    assert len(list(exp.per_image_dir.glob("table1_iHarmony4_VAE_ceiling_ceiling_high_seed0.csv"))) == 1
+    assert (
+        len(
+            list(
+                exp.per_image_dir.glob(
+                    "table1_iHarmony4_Harmony-VAE_ceiling_ceilingpp_high_ecd_zero_seed0.csv"
+                )
+            )
+        )
+        == 1
+    )
 
 
 def test_table1_per_image_csvs_reaggregate(smoke_run):
