@@ -1,7 +1,7 @@
 # harmonylib: every target creates or reuses .venv and installs the pinned environment.
 #   make table1      papermill notebooks/04_table1.ipynb on the embedded default (mini)
 #   make test        the test suite (what CI runs)
-#   make reproduce   every notebook through papermill, in dependency order (PROFILE=mini|paper [DATA_ROOT=...])
+#   make reproduce   every notebook through papermill, in dependency order (PROFILE=mini|paper [DATA_ROOT=...] [JOBS=n])
 #   make pretrain-mini  the mini pretraining recipe (20-60 min on 2 cores) -> harmonylib/weights/mini
 # Another torch build (e.g. CUDA): TORCH_SPEC='torch==2.13.0' PIP_TORCH_ARGS='--index-url <your wheel index>' make ...
 SHELL := /bin/bash
@@ -46,24 +46,30 @@ pretrain-mini: $(STAMP)
 
 # ---- make reproduce ----------------------------------------------------------------------------
 # Every notebook through papermill, in dependency order (a DAG, not numeric order), executed copies
-# in results/$(PROFILE)/notebooks/. Stages: 00 data -> 01-03 models (Harmony-VAE, inverse model,
-# classifier) -> 11 Human Harmony (needs 02, 03) -> the tables and figures (04-10; 06 and 09 read 11).
+# in results/$(PROFILE)/notebooks/. Each edge below is a real one: the later notebook reads what
+# the earlier one trains or writes, or both would write the same run or prediction folder (07 and 08
+# share the E_c+D / zero predictions at R_inf '512'; 04 makes the DiffHarmony(++) predictions at
+# '1024' that 06, 07 and 10 read). Independent branches run side by side with JOBS (default 2
+# for smoke and mini, one single-threaded notebook per core; 1 for paper, one GPU):
+#   00 -> 01, 02, 03;  02 -> 05;  02, 03 -> 11;  01 -> 04;  04, 11 -> 06, 09, 10;  04 -> 07 -> 08
 # 12_pretrain_mini is never run here: the mini base weights are committed (make pretrain-mini).
 # A notebook reruns when its source, an upstream executed copy, or any harmonylib file is newer
 # than its executed copy; a rerun is cheap, because the notebooks skip finished training and
 # inference themselves (run folders with DONE markers, prediction folders keyed by settings hash).
 NB_OUT = results/$(PROFILE)/notebooks
 NB_PARAMS = -p profile $(PROFILE) $(if $(DATA_ROOT),-p data_root $(DATA_ROOT),)
+JOBS ?= $(if $(filter paper,$(PROFILE)),1,2)
 LIB_FILES := $(shell find harmonylib -name '*.py' -o -name '*.yaml' -o -name '*.csv' 2>/dev/null)
-nb_out = $(patsubst notebooks/%,$(NB_OUT)/%,$(wildcard $(addprefix notebooks/,$(1))))
-NB_DATA = $(call nb_out,00_*.ipynb)
-NB_MODELS = $(call nb_out,01_*.ipynb 02_*.ipynb 03_*.ipynb)
-NB_BUILD = $(call nb_out,11_*.ipynb)
-NB_RESULTS = $(filter-out $(NB_DATA) $(NB_MODELS) $(NB_BUILD) $(call nb_out,12_*.ipynb),$(call nb_out,[0-9][0-9]_*.ipynb))
+nb = $(NB_OUT)/$(1).ipynb
+NB_ALL = $(filter-out $(call nb,12_pretrain_mini),$(patsubst notebooks/%,$(NB_OUT)/%,$(wildcard notebooks/[0-9][0-9]_*.ipynb)))
 
-$(NB_MODELS): $(NB_DATA)
-$(NB_BUILD): $(NB_DATA) $(NB_MODELS)
-$(NB_RESULTS): $(NB_DATA) $(NB_MODELS) $(NB_BUILD)
+$(call nb,01_train_harmony_vae) $(call nb,02_train_inverse_model) $(call nb,03_train_classifier): $(call nb,00_data)
+$(call nb,05_table2): $(call nb,02_train_inverse_model)
+$(call nb,11_build_human_harmony): $(call nb,02_train_inverse_model) $(call nb,03_train_classifier)
+$(call nb,04_table1): $(call nb,01_train_harmony_vae)
+$(call nb,06_table3) $(call nb,09_figure2) $(call nb,10_inference): $(call nb,04_table1) $(call nb,11_build_human_harmony)
+$(call nb,07_table4): $(call nb,04_table1)
+$(call nb,08_table5): $(call nb,07_table4)
 
 # papermill writes a hidden partial copy first: an interrupted run never looks finished.
 $(NB_OUT)/%.ipynb: notebooks/%.ipynb $(LIB_FILES) | $(STAMP)
@@ -71,8 +77,12 @@ $(NB_OUT)/%.ipynb: notebooks/%.ipynb $(LIB_FILES) | $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/papermill $< $(NB_OUT)/.partial-$*.ipynb -k python3 $(NB_PARAMS)
 	@mv $(NB_OUT)/.partial-$*.ipynb $@
 
-reproduce: $(STAMP) $(NB_DATA) $(NB_MODELS) $(NB_BUILD) $(NB_RESULTS)
-	$(BIN)/python -m harmonylib.readme --profile $(PROFILE)
+# The claims are merged once more at the end: two notebooks finishing together may each have
+# merged before the other's measurements were written. The README's results block shows mini.
+reproduce: $(STAMP)
+	$(MAKE) -j$(JOBS) $(NB_ALL)
+	$(BIN)/python -c 'import sys; from harmonylib.experiments import update_claims; update_claims(sys.argv[1])' results/$(PROFILE)
+	$(if $(filter mini,$(PROFILE)),$(BIN)/python -m harmonylib.readme --profile mini,@echo "README block left as is: it shows mini (python -m harmonylib.readme --profile $(PROFILE) to show $(PROFILE))")
 	@echo "executed notebooks: $(NB_OUT); claims: results/$(PROFILE)/claims.md"
 
 lab: $(STAMP)
