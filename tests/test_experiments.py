@@ -253,3 +253,31 @@ def test_pixel_baseline_recipe_trained(smoke_run):
     run = experiments.pixel_baseline_run(exp, 0)
     assert run.status == "completed" and run.steps == 4
     assert (Path(run.weights_dir()) / "config.json").is_file()
+
+
+def test_readme_shows_candidate_fidelity(tmp_path):
+    (tmp_path / "tables").mkdir()
+    assert "inverse model" not in readme.results_block("smoke", tmp_path)
+    pd.DataFrame(
+        [
+            {
+                "subset": "HFlickr",
+                "source": "original",
+                "n": 3,
+                "fmse": 1015.8,
+                "colour_shift": 24.5,
+                "residual_fmse": 78.2,
+            },
+            {
+                "subset": "HFlickr",
+                "source": "generated",
+                "n": 4,
+                "fmse": 3552.6,
+                "colour_shift": 39.1,
+                "residual_fmse": 727.4,
+            },
+        ]
+    ).to_csv(tmp_path / "tables" / "table2_candidates.csv", index=False)
+    block = readme.results_block("smoke", tmp_path)
+    assert "| HFlickr | original | 3 | 1016 | 24.5 | 78 |" in block
+    assert "| HFlickr | generated | 4 | 3553 | 39.1 | 727 |" in block
