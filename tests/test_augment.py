@@ -326,7 +326,9 @@ def test_foreground_difference_separates_colour_from_blur():
 
     real, mask = _fidelity_fixture()
     # a global per-channel gain and offset: pure colour change, nothing left after the affine fit
-    recoloured = np.clip(real.astype(np.float64) * [0.8, 1.0, 0.9] + [20, -10, 5], 0, 255).round().astype(np.uint8)
+    recoloured = (
+        np.clip(real.astype(np.float64) * [0.8, 1.0, 0.9] + [20, -10, 5], 0, 255).round().astype(np.uint8)
+    )
     d = foreground_difference(recoloured, real, mask)
     fg = mask > 127
     expected = np.mean((recoloured[fg].astype(np.float64) - real[fg]) ** 2)
@@ -336,7 +338,9 @@ def test_foreground_difference_separates_colour_from_blur():
     shift = np.abs(recoloured[fg].astype(np.float64).mean(0) - real[fg].mean(0)).mean()
     assert d["colour_shift"] == pytest.approx(shift)
     # a blur keeps the colour statistics but not the content: most of its error stays
-    blurred = np.asarray(Image.fromarray(real).resize((10, 8), Image.BILINEAR).resize((40, 32), Image.BILINEAR))
+    blurred = np.asarray(
+        Image.fromarray(real).resize((10, 8), Image.BILINEAR).resize((40, 32), Image.BILINEAR)
+    )
     b = foreground_difference(blurred, real, mask)
     assert b["residual_fmse"] > 0.5 * b["fmse"] > 50
     assert b["colour_shift"] < 5
