@@ -47,11 +47,12 @@ pretrain-mini: $(STAMP)
 # ---- make reproduce ----------------------------------------------------------------------------
 # Every notebook through papermill, in dependency order (a DAG, not numeric order), executed copies
 # in results/$(PROFILE)/notebooks/. Each edge below is a real one: the later notebook reads what
-# the earlier one trains or writes, or both would write the same run or prediction folder (07 and 08
-# share the E_c+D / zero predictions at R_inf '512'; 04 makes the DiffHarmony(++) predictions at
-# '1024' that 06, 07 and 10 read). Independent branches run side by side with JOBS (default 2
-# for smoke and mini, one single-threaded notebook per core; 1 for paper, one GPU):
-#   00 -> 01, 02, 03;  02 -> 05;  02, 03 -> 11;  01 -> 04;  04, 11 -> 06, 09, 10;  04 -> 07 -> 08
+# the earlier one trains or writes (04 trains the Harmony-VAE seeds and makes the DiffHarmony(++)
+# predictions at R_inf '1024' that 06, 07, 08 and 10 reuse). 07 and 08 may run together: the one
+# folder they share (E_c+D / zero at '512') is deterministic and written file by file atomically.
+# Independent branches run side by side with JOBS (default 2 for smoke and mini, one single-threaded
+# notebook per core; 1 for paper, one GPU), longest chain first (NB_ALL's order):
+#   00 -> 01, 02, 03;  02 -> 05;  02, 03 -> 11;  01 -> 04;  04 -> 07, 08;  04, 11 -> 06, 09, 10
 # 12_pretrain_mini is never run here: the mini base weights are committed (make pretrain-mini).
 # A notebook reruns when its source, an upstream executed copy, or any harmonylib file is newer
 # than its executed copy; a rerun is cheap, because the notebooks skip finished training and
@@ -61,15 +62,16 @@ NB_PARAMS = -p profile $(PROFILE) $(if $(DATA_ROOT),-p data_root $(DATA_ROOT),)
 JOBS ?= $(if $(filter paper,$(PROFILE)),1,2)
 LIB_FILES := $(shell find harmonylib -name '*.py' -o -name '*.yaml' -o -name '*.csv' 2>/dev/null)
 nb = $(NB_OUT)/$(1).ipynb
-NB_ALL = $(filter-out $(call nb,12_pretrain_mini),$(patsubst notebooks/%,$(NB_OUT)/%,$(wildcard notebooks/[0-9][0-9]_*.ipynb)))
+NB_ORDER = 00_data 01_train_harmony_vae 02_train_inverse_model 03_train_classifier 11_build_human_harmony \
+	04_table1 08_table5 05_table2 06_table3 07_table4 09_figure2 10_inference
+NB_ALL = $(foreach n,$(NB_ORDER),$(call nb,$(n)))
 
 $(call nb,01_train_harmony_vae) $(call nb,02_train_inverse_model) $(call nb,03_train_classifier): $(call nb,00_data)
 $(call nb,05_table2): $(call nb,02_train_inverse_model)
 $(call nb,11_build_human_harmony): $(call nb,02_train_inverse_model) $(call nb,03_train_classifier)
 $(call nb,04_table1): $(call nb,01_train_harmony_vae)
 $(call nb,06_table3) $(call nb,09_figure2) $(call nb,10_inference): $(call nb,04_table1) $(call nb,11_build_human_harmony)
-$(call nb,07_table4): $(call nb,04_table1)
-$(call nb,08_table5): $(call nb,07_table4)
+$(call nb,07_table4) $(call nb,08_table5): $(call nb,04_table1)
 
 # papermill writes a hidden partial copy first: an interrupted run never looks finished.
 $(NB_OUT)/%.ipynb: notebooks/%.ipynb $(LIB_FILES) | $(STAMP)

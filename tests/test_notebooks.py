@@ -19,6 +19,16 @@ def test_there_are_notebooks():
     assert {"00_data.ipynb", "04_table1.ipynb"} <= names
 
 
+def test_make_reproduce_runs_every_notebook_but_the_pretraining_one():
+    """The Makefile's NB_ORDER (what `make reproduce` runs) names every notebook except 12."""
+    import re
+
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    order = re.search(r"^NB_ORDER = (.*)$", text, re.M).group(1).split()
+    assert len(order) == len(set(order))
+    assert set(order) == {p.stem for p in NOTEBOOKS} - {"12_pretrain_mini"}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_stripped_and_parameterised(path):
     nb = json.loads(path.read_text())
