@@ -40,6 +40,14 @@ class BuiltinDataConfig:
     n_test: int = 400  # composites in the test split
     min_train_per_subset: int = 120  # Table 2 trains on the two smallest subsets
     min_test_per_subset: int = 40
+    # Validation split: whole photos held out from train AND test, for choosing settings (mini-v2).
+    # 0 writes no val lists at all (smoke keeps its bytes).
+    n_val: int = 0
+    min_val_per_subset: int = 0
+    # Which photographs: "packages" = the photos inside installed packages (scikit-image,
+    # matplotlib, scikit-learn; generator v2's set), "vendored" = those scenes plus the curated
+    # photo set shipped in harmonylib/assets/photos (harmonylib.data.photo_set), split by its manifest.
+    photo_set: Literal["packages", "vendored"] = "packages"
     max_composites_per_mask: int = 5  # iHarmony4 shares a mask among x_1_1 ... x_1_5
     jpeg_quality: int = 95  # composites and reals are JPEG, as in iHarmony4
     seed: int = 0
@@ -70,6 +78,30 @@ class EvalConfig:
     # "dither": PIL convert("1") then NEAREST resize, as the authors; "threshold": >127.
     mask_mode: Literal["dither", "threshold"] = "dither"
     allow_missing: bool = False
+
+
+@dataclass(frozen=True)
+class LadderConfig:
+    """The resolution ladder: every size the paper names, mapped to this profile (px).
+
+    The paper scores at 256 px but infers at 1024 px through an f8 VAE, so at the scale the metric
+    sees, the latent holds one value per 3 content values ((1024/8)^2 * 4 against 256^2 * 3); at
+    512 px, one per 12. A smaller profile is a miniature of that regime only if it keeps these
+    ratios: ``harmonylib.ladder.latent_ratio`` computes them, and ``check_ladder`` checks that every
+    recipe and inference size of the profile is its rung here. Defaults are the paper's.
+    """
+
+    content: int = 256  # the evaluation scale in content terms: the information the metric sees
+    vae_scale_factor: int = 8  # pixels per latent cell (SD VAE: f8)
+    latent_channels: int = 4
+    harmony_vae_train: int = 256  # paper §5.2: Harmony-VAE trained at 256
+    unet_train: int = 512  # DiffHarmony UNet training size
+    hdnet: int = 512  # HDNet_512 (Table 3's pixel-space baseline)
+    refinement: int = 256  # refinement UNet training size
+    refinement_stage1: int = 512  # the stage-1 predictions it refines
+    table2_inference: int = 512  # §5.3.2: "inference only on 512px images"
+    r_inf_low: int = 512  # Table 4 "512", Table 5
+    r_inf_high: int = 1024  # Table 1, 3, 4 "1024"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -351,6 +383,7 @@ class Config:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    ladder: LadderConfig = field(default_factory=LadderConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)

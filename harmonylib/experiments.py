@@ -14,9 +14,9 @@ Inference settings (paper §5.2, §5.3.3, §5.4; one place, :func:`inference_set
 * square squash to R_inf, 5 Euler-ancestral steps, outputs resized to 256, background not pasted
   (the evaluator pastes the ground-truth background, as the authors);
 * R_inf: Table 1 / Table 3 / Table 4 "1024" use the *high* size, Table 4 "512" and Table 5 the
-  *low* size. ``low`` is the DiffHarmony UNet's training size (``train.unet.resolution``: 512 in
-  the paper, 64 on mini and smoke) and ``high`` twice that (1024; 128 on mini) -- see
-  :func:`size_note`, quoted in every caption;
+  *low* size: the ``r_inf_low`` / ``r_inf_high`` rungs of the profile's resolution ladder
+  (``cfg.ladder``, :mod:`harmonylib.ladder`; paper 512 / 1024, mini 64 / 128 through an f4 VAE, the
+  same latent values per content value) -- see :func:`size_note`, quoted in every caption;
 * Table 1 "Ours" = Table 4 "1024 ✓" and Table 5 E_c+D/zero = Table 4 "512 ✓": the same settings
   hash, so the same prediction folder is scored once per table, never re-made.
 
@@ -151,21 +151,15 @@ def default_seeds(cfg: Config, seeds: Sequence[int] | None = None) -> list[int]:
 
 
 def inference_sizes(cfg: Config) -> dict[str, int]:
-    """``{"low": R, "high": 2R}``, R = the UNet's training size (paper: 512 and 1024)."""
-    low = int(cfg.train.unet.resolution)
-    return {"low": low, "high": 2 * low}
+    """``{"low": R_inf 512's rung, "high": R_inf 1024's rung}`` of the profile's ladder (paper: 512, 1024)."""
+    return {"low": int(cfg.ladder.r_inf_low), "high": int(cfg.ladder.r_inf_high)}
 
 
 def size_note(cfg: Config) -> str:
-    """The caption sentence that maps the paper's R_inf to this profile's sizes."""
-    s = inference_sizes(cfg)
-    if s == {"low": 512, "high": 1024}:
-        return "R_inf as the paper: 512 px and 1024 px (square squash), 5 Euler-ancestral steps, outputs resized to 256."
-    return (
-        f"Profile {cfg.profile}: the paper's R_inf 512 px is mapped to {s['low']} px (the UNet's training "
-        f"size) and 1024 px to {s['high']} px (twice that); square squash, 5 Euler-ancestral steps, "
-        "outputs resized to 256."
-    )
+    """The caption sentence that states the profile's resolution ladder (:mod:`harmonylib.ladder`)."""
+    from harmonylib.ladder import ladder_note
+
+    return ladder_note(cfg)
 
 
 def data_note(exp: Experiment) -> str:

@@ -50,7 +50,7 @@ def test_default_seeds_and_sizes():
     assert experiments.default_seeds(mini, [5]) == [5]
     assert experiments.inference_sizes(paper) == {"low": 512, "high": 1024}
     assert experiments.inference_sizes(mini) == {"low": 64, "high": 128}
-    assert "512 px is mapped to 64 px" in experiments.size_note(mini)
+    assert "512 px is 64 px" in experiments.size_note(mini)
     assert "as the paper" in experiments.size_note(paper)
 
 

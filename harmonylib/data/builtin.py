@@ -80,6 +80,7 @@ import time
 import uuid
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -87,6 +88,7 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 from scipy import ndimage
 from skimage.draw import polygon as draw_polygon
@@ -104,6 +106,7 @@ from harmonylib.reproducibility import numpy_rng
 # Bump when the generator's output changes for the same config: ensure_builtin then rebuilds.
 GENERATOR_VERSION = 2
 BUILD_FILE = "BUILD.json"
+COMPOSITES_FILE = "composites.csv"  # per composite: split, subset, name, photo, recolouring, fg ratio
 
 # iHarmony4's test mix over the evaluator's foreground-ratio bins (metrics.FG_BINS).
 FG_MIX_COUNTS = (3835, 1951, 1618)  # paper Table 3, N_samples on iHarmony4 test (sum 7404)
@@ -142,7 +145,47 @@ PHOTOS: tuple[PhotoSpec, ...] = (
     PhotoSpec("coffee", "skimage", "data/coffee.png", "test"),
     PhotoSpec("china", "sklearn", "datasets/images/china.jpg", "test"),
 )
-_MIN_PHOTOS = {"train": 3, "test": 2}
+_MIN_PHOTOS = {"train": 3, "val": 1, "test": 2}
+# Not scenes: kept out of the "vendored" set's harmonization data (mini-v2: the train split was
+# really about 5 natural scenes, and these three are micrographs / astronomy).
+_NOT_SCENES = frozenset({"hubble_deep_field", "immunohistochemistry", "retina"})
+
+
+def split_plan(cfg: BuiltinDataConfig) -> list[tuple[str, int, int]]:
+    """``(split, n_composites, min_per_subset)`` of every split the config asks for, in build order.
+
+    Train and test always exist; validation only when ``n_val > 0`` (so a profile without it keeps
+    its bytes: every random stream is keyed by split name, so adding one split moves no other).
+    """
+    out = [("train", cfg.n_train, cfg.min_train_per_subset)]
+    if cfg.n_val > 0:
+        out.append(("val", cfg.n_val, cfg.min_val_per_subset))
+    out.append(("test", cfg.n_test, cfg.min_test_per_subset))
+    return out
+
+
+def split_names(cfg: BuiltinDataConfig) -> list[str]:
+    """The split names the config builds (``train``, [``val``,] ``test``)."""
+    return [name for name, _, _ in split_plan(cfg)]
+
+
+def photo_specs(photo_set: str = "packages") -> tuple[PhotoSpec, ...]:
+    """The photographs of a photo set, each with its split.
+
+    ``packages``: :data:`PHOTOS` (the photos inside installed packages). ``vendored``: the
+    scenes among them (:data:`_NOT_SCENES` dropped) plus every scene of the vendored photo set
+    (``harmonylib/assets/photos/MANIFEST.csv``, read by :mod:`harmonylib.data.photo_set`), with
+    the split its manifest gives.
+    """
+    if photo_set == "packages":
+        return PHOTOS
+    if photo_set != "vendored":
+        raise ValueError(f"unknown photo_set {photo_set!r}; allowed: ['packages', 'vendored']")
+    from harmonylib.data import photo_set as ps
+
+    specs = [p for p in PHOTOS if p.name not in _NOT_SCENES]
+    specs += [PhotoSpec(e.name, "harmonylib", ps.package_relpath(e), e.split) for e in ps.scenes()]
+    return tuple(specs)
 _HORSE = ("skimage", "data/horse.png")
 
 # Recolouring per subset, after how iHarmony4 made each (peers.md §1.1): colour transfer for
@@ -212,10 +255,12 @@ def _package_file(package: str, relpath: str) -> Path | None:
     return path
 
 
-def available_photos() -> tuple[list[tuple[PhotoSpec, Path]], list[str]]:
+def available_photos(
+    photo_set: str = "packages", splits: Sequence[str] = ("train", "test")
+) -> tuple[list[tuple[PhotoSpec, Path]], list[str]]:
     """(photos found with their paths, names of photos skipped with a warning)."""
     found, skipped = [], []
-    for spec in PHOTOS:
+    for spec in photo_specs(photo_set):
         path = _package_file(spec.package, spec.relpath)
         if path is None:
             warnings.warn(
@@ -226,7 +271,8 @@ def available_photos() -> tuple[list[tuple[PhotoSpec, Path]], list[str]]:
             skipped.append(spec.name)
         else:
             found.append((spec, path))
-    for split, need in _MIN_PHOTOS.items():
+    for split in splits:
+        need = _MIN_PHOTOS[split]
         have = sum(1 for s, _ in found if s.split == split)
         if have < need:
             raise BuiltinDataError(
@@ -279,7 +325,7 @@ def subset_sizes(n: int, min_per_subset: int, split: str) -> dict[str, int]:
         ValueError: ``n`` too small for the minimums and the order HCOCO > HAdobe5k > HFlickr >
             Hday2night.
     """
-    col = 0 if split == "train" else 1
+    col = 0 if split == "train" else 1  # val follows iHarmony4's test proportions
     base = n - min_per_subset * len(SUBSETS)
     if base < 0:
         raise ValueError(f"{split}: {n} composites cannot give {min_per_subset} to each of 4 subsets")
@@ -363,10 +409,7 @@ def plan_dataset(cfg: BuiltinDataConfig) -> list[_RealPlan]:
         used: set[str] = set()
         counter = [int(id_rng.integers(0, 50))]
         ann_used: set[int] = set()
-        for split, n, mn in (
-            ("train", cfg.n_train, cfg.min_train_per_subset),
-            ("test", cfg.n_test, cfg.min_test_per_subset),
-        ):
+        for split, n, mn in split_plan(cfg):
             sizes = subset_sizes(n, mn, split)
             mix = _largest_remainder(n, list(FG_MIX_COUNTS))
             stream = _bin_stream(mix, numpy_rng(cfg.seed, "builtin-bins", split))
@@ -398,11 +441,11 @@ def plan_dataset(cfg: BuiltinDataConfig) -> list[_RealPlan]:
                 else:
                     label = str(len(current.masks) + 1)
                 current.masks.append(_MaskPlan(b, k, label))
-    _assign_strengths(plans, cfg.seed)
+    _assign_strengths(plans, cfg.seed, split_names(cfg))
     return plans
 
 
-def _assign_strengths(plans: list[_RealPlan], seed: int) -> None:
+def _assign_strengths(plans: list[_RealPlan], seed: int, splits: Sequence[str] = ("train", "test")) -> None:
     """Give every composite its strength quantile z (standard normal, clipped to +-_STRENGTH_CLIP).
 
     Stratified per (split, subset): the N composites take one draw from each of N equal-probability
@@ -410,7 +453,7 @@ def _assign_strengths(plans: list[_RealPlan], seed: int) -> None:
     distribution, not a noisy sample of it. Uses its own random stream: names and masks are unaffected.
     """
     normal = NormalDist()
-    for split in ("train", "test"):
+    for split in splits:
         for subset in SUBSETS:
             masks = [m for p in plans if p.split == split and p.subset == subset for m in p.masks]
             n = sum(m.n_composites for m in masks)
@@ -656,8 +699,8 @@ def _build_real(
     return records
 
 
-def _write_lists(out: Path, records: list[dict[str, Any]]) -> None:
-    for split in ("train", "test"):
+def _write_lists(out: Path, records: list[dict[str, Any]], splits: Sequence[str]) -> None:
+    for split in splits:
         rows = sorted(
             (SUBSETS.index(r["subset"]), r["subset"], r["name"]) for r in records if r["split"] == split
         )
@@ -671,11 +714,11 @@ def _write_lists(out: Path, records: list[dict[str, Any]]) -> None:
             (out / s / f"{s}_{split}.txt").write_text("".join(n + "\n" for n in names))
 
 
-def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+def _summary(records: list[dict[str, Any]], splits: Sequence[str]) -> dict[str, Any]:
     counts: dict[str, dict[str, int]] = {}
     mix: dict[str, dict[str, float]] = {}
     mix_counts: dict[str, dict[str, int]] = {}
-    for split in ("train", "test"):
+    for split in splits:
         rs = [r for r in records if r["split"] == split]
         c = Counter(r["subset"] for r in rs)
         counts[split] = {s: c.get(s, 0) for s in SUBSETS} | {"total": len(rs)}
@@ -707,9 +750,12 @@ def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
 def _generate(cfg: BuiltinDataConfig, out: Path, progress: bool = False) -> dict[str, Any]:
     """Write the whole dataset into the (empty) folder ``out``; return the BUILD.json record."""
     t0 = time.perf_counter()
-    found, skipped = available_photos()
-    photos: dict[str, list[tuple[str, Image.Image]]] = {"train": [], "test": []}
+    splits = split_names(cfg)
+    found, skipped = available_photos(cfg.photo_set, splits)
+    photos: dict[str, list[tuple[str, Image.Image]]] = {split: [] for split in splits}
     for spec, path in found:
+        if spec.split not in photos:  # a val photo of a profile without a val split: unused
+            continue
         photos[spec.split].append((spec.name, _load_photo(path, cfg.image_size)))
     for s in SUBSETS:
         for d in ("composite_images", "masks", "real_images"):
@@ -723,7 +769,10 @@ def _generate(cfg: BuiltinDataConfig, out: Path, progress: bool = False) -> dict
     records: list[dict[str, Any]] = []
     for plan in it:
         records += _build_real(plan, cfg, photos, out)
-    _write_lists(out, records)
+    _write_lists(out, records, splits)
+    # One row per composite with the photo it was cut from: composites of one photo are
+    # correlated, so the claims' bootstrap resamples photos, not images (harmonylib.claims).
+    pd.DataFrame(records).sort_values(["split", "subset", "name"]).to_csv(out / COMPOSITES_FILE, index=False)
     info = {
         "generator_version": GENERATOR_VERSION,
         "config": to_dict(cfg),
@@ -734,7 +783,7 @@ def _generate(cfg: BuiltinDataConfig, out: Path, progress: bool = False) -> dict
         "skipped_photos": skipped,
         "reals": dict(Counter(f"{p.split}/{p.subset}" for p in plans)),
         "masks": dict(Counter(f"{p.split}/{p.subset}" for p in plans for _ in p.masks)),
-        **_summary(records),
+        **_summary(records, splits),
         "build_time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - t0, 2),
     }
@@ -855,18 +904,19 @@ def ensure_dataset(cfg: Config, progress: bool = False) -> Path:
 
 def format_build_info(info: dict[str, Any]) -> str:
     """Counts per subset and the fg-ratio mix, as printed by ``harmonylib build-data``."""
-    lines = [f"{'subset':<12}{'train':>7}{'test':>7}"]
+    splits = list(info["counts"])
+    lines = [f"{'subset':<12}" + "".join(f"{sp:>7}" for sp in splits)]
     for s in (*SUBSETS, "total"):
-        lines.append(f"{s:<12}{info['counts']['train'][s]:>7}{info['counts']['test'][s]:>7}")
+        lines.append(f"{s:<12}" + "".join(f"{info['counts'][sp][s]:>7}" for sp in splits))
     lines.append("fg-ratio mix   " + "  ".join(f"{lab:>8}" for lab in FG_BIN_LABELS))
     lines.append(
         "target         " + "  ".join(f"{info['fg_ratio_target'][lab]:>8.3f}" for lab in FG_BIN_LABELS)
     )
-    for split in ("train", "test"):
+    for split in splits:
         lines.append(
             f"{split:<15}" + "  ".join(f"{info['fg_ratio_mix'][split][lab]:>8.3f}" for lab in FG_BIN_LABELS)
         )
-    lines.append(f"photos: train {info['photos']['train']}; test {info['photos']['test']}")
+    lines.append("photos: " + "; ".join(f"{sp} {info['photos'][sp]}" for sp in splits))
     return "\n".join(lines)
 
 
@@ -895,3 +945,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--root", default=None, help="where to build (default: the profile's data.root)")
     p.add_argument("--force", action="store_true", help="rebuild even if the folder is current")
     p.set_defaults(func=_run_build)
+
+
+def composite_photos(root: str | os.PathLike) -> dict[str, str]:
+    """``{composite name: source photo}`` of a built-in dataset folder (``composites.csv``).
+
+    Raises:
+        FileNotFoundError: the folder has no ``composites.csv`` (not built-in data, or built
+            before the file existed: rebuild it).
+    """
+    path = Path(root) / COMPOSITES_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no per-composite photo table; rebuild the built-in data")
+    df = pd.read_csv(path, usecols=["name", "photo"], dtype=str)
+    return dict(zip(df["name"], df["photo"], strict=True))

@@ -52,16 +52,18 @@ TINY_VAE_CONFIG: dict[str, Any] = {
     "force_upcast": True,
 }
 
-#: The mini base VAE: the stand-in for ``sd-vae-ft-mse`` in the mini profile, pretrained by
-#: ``harmonylib.training.pretrain`` and committed under ``harmonylib/weights/mini/vae``. SD topology
-#: (4 levels, 2 resnets per level, 3 downsamples: an 8x8x4 latent at 64 px), 1,732,679 parameters.
+#: The mini base VAE (v2): the stand-in for ``sd-vae-ft-mse`` in the mini profile, pretrained by
+#: ``harmonylib.training.pretrain`` and committed under ``harmonylib/weights/mini/vae``. An **f4**
+#: VAE (3 levels, 2 downsamples; 2 resnets per level as SD): with mini's 64 px content at 2x and 1x
+#: it keeps the paper's 1/3 and 1/12 latent values per content value (``harmonylib.ladder``), at
+#: about a quarter of an f8 VAE's cost at 4x. 2,213,671 parameters (4.4 MB in fp16).
 #: ``scaling_factor`` here is a placeholder: the recipe sets 1/std of the trained latents.
 MINI_VAE_CONFIG: dict[str, Any] = {
     "in_channels": 3,
     "out_channels": 3,
-    "down_block_types": ["DownEncoderBlock2D"] * 4,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
-    "block_out_channels": [32, 64, 64, 64],
+    "down_block_types": ["DownEncoderBlock2D"] * 3,
+    "up_block_types": ["UpDecoderBlock2D"] * 3,
+    "block_out_channels": [32, 64, 96],
     "layers_per_block": 2,
     "act_fn": "silu",
     "latent_channels": 4,
@@ -76,18 +78,18 @@ MINI_VAE_CONFIG: dict[str, Any] = {
 MINI_CROSS_ATTENTION_DIM = 32
 MINI_SEQUENCE_LENGTH = 77
 
-#: The mini DiffHarmony UNet: the stand-in for DiffHarmony's released forward UNet ("adopted
-#: directly", paper §5.2) in the mini profile, committed under ``harmonylib/weights/mini/unet``.
-#: SD-inpainting's 9-channel input, 2 levels on the 8x8 latent (8x8 and 4x4), cross-attention to
-#: the fixed empty-prompt embedding at the lower level. 3,182,548 parameters.
+#: The mini 9-channel UNet (v2): the stand-in for SD-inpainting (pretrained with its objective on
+#: photos) and, fine-tuned from it, for DiffHarmony's released forward UNet. SD-inpainting's
+#: 9-channel input; 3 levels 48-64-96 on the 16x16 latent of the ladder's "512" rung (16, 8, 4),
+#: cross-attention to the fixed empty-prompt embedding at the lowest level. 3,843,988 parameters.
 MINI_UNET_CONFIG: dict[str, Any] = {
-    "sample_size": 8,
-    "in_channels": 9,  # 4 noisy latents + 1 mask + 4 composite latents
+    "sample_size": 16,
+    "in_channels": 9,  # 4 noisy + 1 mask + 4 composite (masked-image when inpainting) latents
     "out_channels": 4,
-    "block_out_channels": [48, 96],
+    "block_out_channels": [48, 64, 96],
     "layers_per_block": 2,
-    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
-    "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
+    "down_block_types": ["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"],
+    "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
     "cross_attention_dim": MINI_CROSS_ATTENTION_DIM,
     "attention_head_dim": 8,
     "norm_num_groups": 16,
