@@ -49,7 +49,7 @@ def score_lines(df: pd.DataFrame, title: str) -> list[str]:
         [
             str(r.split),
             str(r.row),
-            "–" if pd.isna(r.size) else str(r.size),
+            "–" if pd.isna(r.size) else str(int(r.size)),
             str(r.n),
             _fmt(r.psnr, r.psnr_se, 2),
             _fmt(r.mse, r.mse_se, 1),
