@@ -6,8 +6,10 @@ skipped; sharded under ``accelerate launch``), writes one per-image metric CSV p
 dataset, seed) under ``<out>/tables/per_image/`` (so every table can be re-aggregated without
 re-running inference), writes the table with :func:`harmonylib.tables.write_table` (measured
 beside reported, delta, provenance), and writes its claim measurements to
-``<out>/claims/<experiment>.csv``; :func:`update_claims` merges those into
-``<out>/claims_measurements.csv`` and regenerates ``<out>/claims.md``.
+``<out>/claims/<experiment>.csv`` (and their per-image values, with each composite's source photo,
+to ``<out>/claims/per_image/<experiment>.csv``, for the claims' photo bootstrap);
+:func:`update_claims` merges the measurements into ``<out>/claims_measurements.csv`` and
+regenerates ``<out>/claims.md``.
 
 Inference settings (paper §5.2, §5.3.3, §5.4; one place, :func:`inference_settings`):
 
@@ -87,6 +89,7 @@ class Experiment:
     _components: dict[str, Any] | None = field(default=None, repr=False)
     _unet_key: str | None = field(default=None, repr=False)
     _vae_key: str | None = field(default=None, repr=False)
+    _clusters: tuple[dict[str, str], str] | None = field(default=None, repr=False)
 
     @property
     def runs(self) -> Path:
@@ -509,8 +512,42 @@ def _measurements(
     return _claims.measurements_from_summary(summary, experiment, arm, seed, kind, subset=subset)
 
 
-def write_measurements(exp: Experiment, experiment: str, rows: Sequence[pd.DataFrame]) -> Path:
-    """``<out>/claims/<experiment>.csv``: this experiment's raw per-seed numbers (replaced whole)."""
+def photo_clusters(exp: Experiment) -> tuple[dict[str, str], str]:
+    """Composite name -> the photo it was cut from, and that cluster's kind, for the claims' bootstrap.
+
+    The built-in data knows each composite's source photo (``composite_photos``); elsewhere
+    (iHarmony4) the photo is unknown and the real image (``Sample.real_id``) stands in for it.
+    """
+    from harmonylib.data.builtin import composite_photos
+
+    if exp._clusters is None:
+        photos = composite_photos(exp.data_root)
+        exp._clusters = (
+            (photos, "source photo")
+            if photos is not None
+            else ({s.name: s.real_id for s in exp.samples}, "real image")
+        )
+    return exp._clusters
+
+
+def _per_image(
+    exp: Experiment, df: pd.DataFrame, experiment: str, arm: str, seed: int | None, kind: str, by_bins=False
+) -> pd.DataFrame:
+    clusters, cluster_kind = photo_clusters(exp)
+    return _claims.per_image_from_frame(df, experiment, arm, seed, kind, clusters, cluster_kind, by_bins)
+
+
+def write_measurements(
+    exp: Experiment,
+    experiment: str,
+    rows: Sequence[pd.DataFrame],
+    per_image: Sequence[pd.DataFrame] = (),
+) -> Path:
+    """``<out>/claims/<experiment>.csv``: this experiment's raw per-seed numbers (replaced whole).
+
+    ``per_image`` rows (:func:`harmonylib.claims.per_image_from_frame`) go to
+    ``<out>/claims/per_image/<experiment>.csv`` (replaced whole), for the claims' bootstrap.
+    """
     df = (
         pd.concat(list(rows), ignore_index=True)
         if rows
@@ -520,11 +557,21 @@ def write_measurements(exp: Experiment, experiment: str, rows: Sequence[pd.DataF
     path = exp.out / CLAIMS_DIR / f"{experiment}.csv"
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False, na_rep="nan")
+    pim = (
+        pd.concat(list(per_image), ignore_index=True)
+        if per_image
+        else pd.DataFrame(columns=_claims.PER_IMAGE_COLUMNS)
+    )
+    with atomic_path(exp.out / CLAIMS_DIR / "per_image" / f"{experiment}.csv") as tmp:
+        pim.to_csv(tmp, index=False, na_rep="nan")
     return path
 
 
 def update_claims(out: str | os.PathLike, title: str | None = None) -> dict[str, Path] | None:
-    """Merge ``<out>/claims/*.csv`` into ``<out>/claims_measurements.csv``; regenerate ``claims.md``."""
+    """Merge ``<out>/claims/*.csv`` into ``<out>/claims_measurements.csv``; regenerate ``claims.md``.
+
+    The per-image values ``<out>/claims/per_image/*.csv`` are read where they are (not merged).
+    """
     out = Path(out)
     parts = sorted((out / CLAIMS_DIR).glob("*.csv"))
     if not parts:
@@ -533,7 +580,8 @@ def update_claims(out: str | os.PathLike, title: str | None = None) -> dict[str,
     merged = out / MEASUREMENTS_FILE
     with atomic_path(merged) as tmp:
         df.to_csv(tmp, index=False, na_rep="nan")
-    return _claims.rebuild_claims(merged, out, title=title or f"Claims ({out.name})")
+    per_image = sorted((out / CLAIMS_DIR / "per_image").glob("*.csv"))
+    return _claims.rebuild_claims(merged, out, title=title or f"Claims ({out.name})", per_image=per_image)
 
 
 def _provenance(exp: Experiment, seeds: Sequence[int], **extra: Any) -> dict[str, Any]:
@@ -591,16 +639,19 @@ def table1(
             training seed), what DiffHarmony and DiffHarmony++ would score with perfect latents.
     """
     seeds = default_seeds(exp.cfg, seeds)
-    rows, meas = [], []
-    comp = aggregate(score(exp, Arm("composite"), "table1", "Composite"))
+    rows, meas, pim = [], [], []
+    comp_df = score(exp, Arm("composite"), "table1", "Composite")
+    comp = aggregate(comp_df)
     rows.append(tables.measured_from_summary(comp, model="Composite"))
     meas.append(_measurements(comp, "table1", "Composite", None, "none"))
+    pim.append(_per_image(exp, comp_df, "table1", "Composite", None, "none"))
     per_seed: dict[str, list[pd.DataFrame]] = {"DiffHarmony": [], "DiffHarmony++": []}
     for s in seeds:
         for model, method in (("DiffHarmony", "diffharmony"), ("DiffHarmony++", "diffharmony++")):
             df = score(exp, Arm(method, "high", s), "table1", model)
             per_seed[model].append(df)
             meas.append(_measurements(aggregate(df), "table1", model, s, "training"))
+            pim.append(_per_image(exp, df, "table1", model, s, "training"))
     summaries = {"Composite": comp}
     for model, frames in per_seed.items():
         summaries[model] = mean_summary(frames)
@@ -636,7 +687,7 @@ def table1(
     paths = tables.write_table(
         table, 1, exp.tables_dir, caption=caption, provenance=_provenance(exp, seeds, notebook="04_table1")
     )
-    m = write_measurements(exp, "table1", meas)
+    m = write_measurements(exp, "table1", meas, pim)
     update_claims(exp.out)
     summary = {k: _all_row(v) for k, v in summaries.items()}
     return TableResult(table, paths, summary, m, caption)
@@ -716,7 +767,7 @@ def table3(
     hh = human_harmony_samples(human_harmony_root)
     if hh:
         datasets[HUMAN_HARMONY] = hh
-    rows, meas, summary = [], [], {}
+    rows, meas, pim, summary = [], [], [], {}
     for dataset, samples in datasets.items():
         ours = [
             score(exp, Arm("diffharmony++", "high", s), "table3", "DiffHarmony++", samples, dataset)
@@ -748,6 +799,8 @@ def table3(
                     meas.append(
                         _measurements(aggregate_by_fg_bins(f_pix), "table3", PIXEL_ARM, s, "training")
                     )
+                    pim.append(_per_image(exp, f_ours, "table3", "DiffHarmony++", s, "training", True))
+                    pim.append(_per_image(exp, f_pix, "table3", PIXEL_ARM, s, "training", True))
         rows.append(_bins_measured(pix, dataset, "HDNet_512"))
         summary[dataset]["HDNet_512"] = pix
         if colour_transfer:
@@ -787,7 +840,7 @@ def table3(
     paths = tables.write_table(
         table, 3, exp.tables_dir, caption=caption, provenance=_provenance(exp, seeds, notebook="06_table3")
     )
-    m = write_measurements(exp, "table3", meas)
+    m = write_measurements(exp, "table3", meas, pim)
     update_claims(exp.out)
     flat = {
         ds: {model: b[b["subset"] == "All"].set_index("fg_bin")[["n", "psnr", "mse", "fmse"]].to_dict("index")
@@ -819,7 +872,7 @@ def table4(exp: Experiment, seeds: Sequence[int] | None = None, refine: bool = T
     decode and after the Harmony-VAE, at the base seed only.
     """
     seeds = default_seeds(exp.cfg, seeds)
-    rows, meas, summary = [], [], {}
+    rows, meas, pim, summary = [], [], [], {}
     for setting, level, method, ref in TABLE4_ROWS:
         if ref and not refine:
             continue
@@ -831,6 +884,7 @@ def table4(exp: Experiment, seeds: Sequence[int] | None = None, refine: bool = T
             if not ref:
                 arm = f"{'low' if level == 'low' else 'high'}/{setting.split('/')[1]}"
                 meas.append(_measurements(aggregate(df), "table4", arm, s, "training"))
+                pim.append(_per_image(exp, df, "table4", arm, s, "training"))
         sm = mean_summary(frames)
         summary[setting] = _all_row(sm)
         rows += [{"setting": setting, "metric": m, "value": v} for m, v in summary[setting].items()]
@@ -846,7 +900,7 @@ def table4(exp: Experiment, seeds: Sequence[int] | None = None, refine: bool = T
     paths = tables.write_table(
         table, 4, exp.tables_dir, caption=caption, provenance=_provenance(exp, seeds, notebook="07_table4")
     )
-    m = write_measurements(exp, "table4", meas)
+    m = write_measurements(exp, "table4", meas, pim)
     update_claims(exp.out)
     return TableResult(table, paths, summary, m, caption)
 
@@ -863,7 +917,7 @@ def table5(exp: Experiment, seeds: Sequence[int] | None = None) -> TableResult:
     ``TrainedRun.diverged``); the diverged seeds are counted in the summary and the caption.
     """
     seeds = default_seeds(exp.cfg, seeds)
-    rows, meas, summary = [], [], {}
+    rows, meas, pim, summary = [], [], [], {}
     diverged: dict[str, list[int]] = {}
     for (params, init), variant in TABLE5_CELLS.items():
         frames = []
@@ -878,6 +932,7 @@ def table5(exp: Experiment, seeds: Sequence[int] | None = None) -> TableResult:
             df = score(exp, Arm("diffharmony++", "low", s, variant=variant), "table5", variant)
             frames.append(df)
             meas.append(_measurements(aggregate(df), "table5", arm_name, s, "training"))
+            pim.append(_per_image(exp, df, "table5", arm_name, s, "training"))
         vals = (
             _all_row(mean_summary(frames)) if frames else {m: float("nan") for m in ("psnr", "mse", "fmse")}
         )
@@ -904,7 +959,7 @@ def table5(exp: Experiment, seeds: Sequence[int] | None = None) -> TableResult:
     paths = tables.write_table(
         table, 5, exp.tables_dir, caption=caption, provenance=_provenance(exp, seeds, notebook="08_table5")
     )
-    m = write_measurements(exp, "table5", meas)
+    m = write_measurements(exp, "table5", meas, pim)
     update_claims(exp.out)
     return TableResult(table, paths, summary, m, caption)
 

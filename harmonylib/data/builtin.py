@@ -632,6 +632,12 @@ def _target_fmse(subset: str, z: float) -> float:
     return median * 10.0 ** (sigma * z)
 
 
+def _photo_draw(cfg: BuiltinDataConfig, plan: _RealPlan, n_photos: int) -> tuple[np.random.Generator, int]:
+    """The real image's own random stream, and the index of the photo it is cut from (its first draw)."""
+    rng = numpy_rng(cfg.seed, "builtin-real", plan.split, plan.subset, plan.index)
+    return rng, int(rng.integers(n_photos))
+
+
 def _build_real(
     plan: _RealPlan,
     cfg: BuiltinDataConfig,
@@ -640,8 +646,7 @@ def _build_real(
 ) -> list[dict[str, Any]]:
     """Write one real, its masks and composites; return one record per composite."""
     split_photos = photos[plan.split]
-    rng = numpy_rng(cfg.seed, "builtin-real", plan.split, plan.subset, plan.index)
-    pi = int(rng.integers(len(split_photos)))
+    rng, pi = _photo_draw(cfg, plan, len(split_photos))
     photo_name, photo = split_photos[pi]
     real_img = _random_crop(photo, cfg.image_size, rng, Image.LANCZOS)
     real_u8 = np.asarray(real_img)
@@ -802,6 +807,30 @@ def read_build_info(root: str | os.PathLike) -> dict[str, Any] | None:
     except (OSError, json.JSONDecodeError):
         return None
     return info if isinstance(info, dict) and "config_hash" in info else None
+
+
+def composite_photos(root: str | os.PathLike) -> dict[str, str] | None:
+    """Composite name -> the photo it was cut from, for a built-in dataset; None for any other root.
+
+    Rebuilt from ``BUILD.json`` without reading pixels: the names come from :func:`plan_dataset`
+    and the photo from the real image's first draw (:func:`_photo_draw`), as at build time. The
+    claims' bootstrap resamples these photos (``harmonylib.claim_rule``). None also when the
+    folder was built by another generator version, whose draws may differ.
+    """
+    info = read_build_info(root)
+    if info is None or info.get("generator_version") != GENERATOR_VERSION or "photos" not in info:
+        return None
+    cfg = BuiltinDataConfig(**info["config"])
+    if config_hash(cfg) != info["config_hash"]:
+        return None
+    out = {}
+    for plan in plan_dataset(cfg):
+        names = info["photos"][plan.split]
+        _, pi = _photo_draw(cfg, plan, len(names))
+        for m in plan.masks:
+            for k in range(1, m.n_composites + 1):
+                out[f"{plan.real_id}_{m.mask_label}_{k}"] = names[pi]
+    return out
 
 
 def _is_current(info: dict[str, Any] | None, cfg: BuiltinDataConfig) -> bool:
