@@ -815,8 +815,13 @@ def composite_photos(root: str | os.PathLike) -> dict[str, str] | None:
     Rebuilt from ``BUILD.json`` without reading pixels: the names come from :func:`plan_dataset`
     and the photo from the real image's first draw (:func:`_photo_draw`), as at build time. The
     claims' bootstrap resamples these photos (``harmonylib.claim_rule``). None also when the
-    folder was built by another generator version, whose draws may differ.
+    folder was built by another generator version, whose draws may differ. A folder that holds
+    ``composites.csv`` (written by every build since the validation split) is read directly.
     """
+    table = Path(root) / COMPOSITES_FILE
+    if table.is_file():
+        df = pd.read_csv(table, usecols=["name", "photo"], dtype=str)
+        return dict(zip(df["name"], df["photo"], strict=True))
     info = read_build_info(root)
     if info is None or info.get("generator_version") != GENERATOR_VERSION or "photos" not in info:
         return None
@@ -975,16 +980,3 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="rebuild even if the folder is current")
     p.set_defaults(func=_run_build)
 
-
-def composite_photos(root: str | os.PathLike) -> dict[str, str]:
-    """``{composite name: source photo}`` of a built-in dataset folder (``composites.csv``).
-
-    Raises:
-        FileNotFoundError: the folder has no ``composites.csv`` (not built-in data, or built
-            before the file existed: rebuild it).
-    """
-    path = Path(root) / COMPOSITES_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no per-composite photo table; rebuild the built-in data")
-    df = pd.read_csv(path, usecols=["name", "photo"], dtype=str)
-    return dict(zip(df["name"], df["photo"], strict=True))
