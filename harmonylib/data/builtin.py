@@ -184,7 +184,7 @@ def photo_specs(photo_set: str = "packages") -> tuple[PhotoSpec, ...]:
     from harmonylib.data import photo_set as ps
 
     specs = [p for p in PHOTOS if p.name not in _NOT_SCENES]
-    specs += [PhotoSpec(e.name, "harmonylib", ps.package_relpath(e), e.split) for e in ps.scenes()]
+    specs += [PhotoSpec(e.name, "harmonylib", f"assets/photos/{e.file}", e.split) for e in ps.scenes()]
     return tuple(specs)
 _HORSE = ("skimage", "data/horse.png")
 
