@@ -175,3 +175,52 @@ class PhotoCropDataset(Dataset):
         arr = np.asarray(self.render(plan), dtype=np.float32)  # (S, S, 3) in [0, 255]
         image = torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0  # (3, S, S) in [-1, 1]
         return {"image": image, "index": index, "photo": plan.photo}
+
+
+def photo_paths(crops: Any) -> list[PhotoLike]:
+    """The photos a ``PhotoCropConfig`` names (see ``config.PhotoCropConfig.source``).
+
+    Raises:
+        ValueError: ``paths`` matches no file, or the source holds no photo.
+        ImportError: ``source="photo_set"`` without ``harmonylib.data.photo_set``.
+    """
+    from harmonylib.paths import resolve
+
+    if crops.source == "builtin":
+        from harmonylib.data.builtin import available_photos
+
+        found = [path for spec, path in available_photos()[0] if spec.split == "train"]
+    elif crops.source == "photo_set":
+        try:
+            from harmonylib.data import photo_set
+        except ImportError as exc:
+            raise ImportError(
+                "pretraining crops: source 'photo_set' needs harmonylib.data.photo_set"
+            ) from exc
+        items = list(photo_set.scenes("train")) + (list(photo_set.stamps()) if crops.stamps else [])
+        found = [getattr(it, "path", it) for it in items]
+    else:
+        found = []
+        for pattern in crops.paths:
+            p = resolve(pattern)
+            hits = sorted(p.parent.glob(p.name)) if any(c in p.name for c in "*?[") else [p]
+            missing = [h for h in hits if not Path(h).is_file()]
+            if not hits or missing:
+                raise ValueError(f"pretraining crops: {pattern!r} matches no file ({missing or p})")
+            found += hits
+    if not found:
+        raise ValueError(f"pretraining crops: source {crops.source!r} holds no photo")
+    return found
+
+
+def photo_crop_dataset(crops: Any, size: int, seed: int) -> PhotoCropDataset:
+    """The :class:`PhotoCropDataset` of a ``config.PhotoCropConfig`` at ``size`` px."""
+    return PhotoCropDataset(
+        photo_paths(crops),
+        size,
+        crops.n_crops,
+        seed,
+        upscales=crops.upscales,
+        hflip=crops.hflip,
+        max_photo_side=crops.max_photo_side,
+    )
