@@ -264,13 +264,27 @@ def build_refinement_spec(cfg: Config, stage1_cache: str | Path) -> TrainSpec:
 
 
 def build_classifier_model(cfg: Config) -> nn.Module:
-    """The classifier to train: ImageNet backbone + linear probe (paper), or end to end (mini)."""
+    """The classifier to train: ImageNet ResNet + linear probe (paper), a linear probe on our own
+    base VAE's encoder (``backbone: vae_encoder``), or a ResNet end to end from scratch."""
     from harmonylib.models.classifier import build_classifier
 
     rc = cfg.train.classifier
-    clf = build_classifier(
-        rc.arch, input_size=rc.resolution, generator=make_generator(_init_seed(cfg, "classifier", "net"))
-    )
+    gen = make_generator(_init_seed(cfg, "classifier", "net"))
+    if rc.backbone == "vae_encoder":
+        from harmonylib.models.probe import build_probe_classifier
+
+        if rc.backbone_weights is None:
+            raise ValueError(
+                "train.classifier.backbone: vae_encoder needs backbone_weights (an AutoencoderKL folder)"
+            )
+        probe = build_probe_classifier(
+            rc.backbone,
+            _existing(rc.backbone_weights, "train.classifier.backbone_weights"),
+            input_size=rc.resolution,
+            generator=gen,
+        )
+        return probe.freeze_backbone(rc.linear_probe)  # False: the encoder is fine-tuned too
+    clf = build_classifier(rc.arch, input_size=rc.resolution, generator=gen)
     if rc.backbone_weights is not None:
         clf.load_imagenet_backbone(_existing(rc.backbone_weights, "train.classifier.backbone_weights"))
     elif rc.linear_probe:

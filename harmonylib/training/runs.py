@@ -146,7 +146,16 @@ class TrainedRun:
         from harmonylib.models.classifier import build_classifier
 
         rc = yaml.safe_load((self.run_dir / "config.yaml").read_text())["train"]["classifier"]
-        clf = build_classifier(rc["arch"], input_size=rc["resolution"])
+        if rc.get("backbone", "resnet") != "resnet":
+            from harmonylib.models.probe import build_probe_classifier
+            from harmonylib.paths import resolve
+
+            # the backbone folder gives the architecture; every weight comes from the run's file
+            clf = build_probe_classifier(
+                rc["backbone"], resolve(rc["backbone_weights"]), input_size=rc["resolution"]
+            )
+        else:
+            clf = build_classifier(rc["arch"], input_size=rc["resolution"])
         clf.load_state_dict(load_file(str(folder / "model.safetensors")))
         return clf
 
