@@ -171,3 +171,37 @@ def test_loss_decreases_on_a_tiny_unet():
         opt.step()
     after = _eval()
     assert after < 0.85 * before, (before, after)  # measured 1.126 -> 0.800
+
+
+def test_latent_cache_rows_are_crop_mask_pairs(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from harmonylib.data.photo_crops import PhotoCropDataset
+    from harmonylib.training.latent_cache import (
+        InpaintingLatentDataset,
+        build_inpainting_latent_cache,
+        crop_mask,
+    )
+
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8))
+    crops = PhotoCropDataset([photo], 64, 3, seed=0)
+    vae = build_tiny_vae(0).eval()
+    kw = dict(masks_per_crop=2, mask_mix=DEFAULT_MASK_MIX, seed=5, batch_size=2)
+    cache = build_inpainting_latent_cache(crops, vae, tmp_path / "c", key="k1", **kw)
+    ds = InpaintingLatentDataset(cache)
+    assert len(ds) == 6
+    for j in (0, 3, 5):
+        i, k = divmod(j, 2)
+        item = ds[j]
+        img = crops[i]["image"][None]
+        mask = crop_mask(i, k, 64, 5, DEFAULT_MASK_MIX)[None]  # (1, 1, 64, 64)
+        with torch.no_grad():
+            torch.testing.assert_close(item["moments"], posterior_moments(vae, img)[0], atol=2e-3, rtol=2e-3)
+            want = posterior_moments(vae, masked_image(img, mask))[0]
+        torch.testing.assert_close(item["masked_moments"], want, atol=2e-3, rtol=2e-3)
+        assert torch.equal(item["mask_latents"], torch.nn.functional.interpolate(mask, size=(8, 8))[0])
+    assert build_inpainting_latent_cache(crops, vae, cache, key="k1", **kw) == cache  # reused
+    with pytest.raises(ValueError, match="k1"):
+        build_inpainting_latent_cache(crops, vae, cache, key="k2", **kw)

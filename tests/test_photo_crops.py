@@ -104,3 +104,18 @@ def test_bad_inputs_name_the_problem(tmp_path, photo_paths):
 def test_pil_images_and_max_photo_side():
     ds = PhotoCropDataset([_photo(400, 300, 0)], 32, 5, max_photo_side=100)
     assert min(ds.photo(0).size) == 100 and ds[0]["image"].shape == (3, 32, 32)
+
+
+def test_photo_paths_from_a_config(tmp_path, photo_paths):
+    from harmonylib.config import PhotoCropConfig
+    from harmonylib.data.photo_crops import photo_crop_dataset
+    from harmonylib.data.photo_crops import photo_paths as resolve_photos
+
+    got = resolve_photos(PhotoCropConfig(source="paths", paths=(str(tmp_path / "p*.png"),)))
+    assert [str(p) for p in got] == sorted(photo_paths)
+    ds = photo_crop_dataset(PhotoCropConfig(source="paths", paths=tuple(photo_paths), n_crops=5), 32, 0)
+    assert len(ds) == 5 and ds[4]["image"].shape == (3, 32, 32)
+    with pytest.raises(ValueError, match="matches no file"):
+        resolve_photos(PhotoCropConfig(source="paths", paths=(str(tmp_path / "none*.jpg"),)))
+    builtin = resolve_photos(PhotoCropConfig(source="builtin"))
+    assert len(builtin) >= 3 and all(p.is_file() for p in builtin)
