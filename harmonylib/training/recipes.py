@@ -11,15 +11,14 @@ the frozen helpers, the dataset, and binds the objective. Nothing here trains; t
   SD's VAE; the mini stand-in for DiffHarmony's UNet is then the ``unet`` recipe on top of it;
   both are run by :mod:`harmonylib.training.pretrain` and committed under ``harmonylib/weights``);
 - ``inpainting``: the SD-inpainting stand-in, SD-inpainting's objective on photo crops with random
-  masks (:mod:`harmonylib.training.inpainting`), the init of the mini ``unet`` runs;
+  masks (:mod:`harmonylib.training.inpainting`; built in :mod:`harmonylib.training.inpainting_recipe`),
+  the init of the mini ``unet`` runs;
 - ``pixel_baseline``: the pixel-space harmonizer, Table 3's stand-in for HDNet_512 (§5.3.3).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -339,88 +338,7 @@ def build_autoencoder_spec(cfg: Config) -> TrainSpec:
     return TrainSpec(vae, objective, harmony_dataset(cfg, rc.resolution, rc.resize), collate_fn=pair_collate)
 
 
-# ---- 6. SD-inpainting stand-in (mini pretraining) --------------------------------------------------
-
-
-def inpainting_cache_key(cfg: Config) -> str:
-    """What decides the latent cache of the ``inpainting`` recipe: VAE, crops, masks, seed."""
-    from harmonylib.config import to_dict
-    from harmonylib.provenance import sha256_tree
-
-    rc = cfg.train.inpainting
-    vae = (
-        "random-" + rc.vae_arch if rc.vae is None else sha256_tree(_existing(rc.vae, "train.inpainting.vae"))
-    )
-    blob = json.dumps(
-        {
-            "vae": vae,
-            "seed": cfg.seed,
-            "resolution": rc.resolution,
-            "crops": to_dict(rc.crops),
-            "masks_per_crop": rc.masks_per_crop,
-            "mask_mix": list(rc.mask_mix),
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def build_inpainting_spec(cfg: Config, latent_cache_root: str | Path | None = None) -> TrainSpec:
-    """The SD-inpainting stand-in recipe (``cfg.train.inpainting``) on photo crops.
-
-    With ``cache_latents`` the frozen VAE encodes every (crop, mask) once into
-    ``<latent_cache_root>/inpaint-latents-<key>`` (default ``results/<profile>/cache``), and the
-    UNet trains on the cached posteriors; otherwise every step encodes fresh random masks.
-    """
-    from harmonylib.data.photo_crops import photo_crop_dataset
-    from harmonylib.models.scheduler import make_training_scheduler
-    from harmonylib.models.unet import check_unet
-    from harmonylib.training.inpainting import check_mask_mix, inpainting_loss
-
-    rc = cfg.train.inpainting
-    mix = check_mask_mix(rc.mask_mix)
-    if rc.init is not None:
-        from diffusers import UNet2DConditionModel
-
-        p = _existing(rc.init, "train.inpainting.init")
-        unet = UNet2DConditionModel.from_pretrained(p / "unet" if (p / "unet").is_dir() else p)
-        prompt = load_prompt_embeds(prompt_folder(p))
-    else:
-        unet = build_base_unet(rc.arch, _init_seed(cfg, "inpainting", "unet"))
-        prompt = fixed_prompt_embeds(cfg, rc.arch)
-    check_unet(unet)
-    unet.requires_grad_(True)
-    vae = load_base_vae(rc.vae, rc.vae_arch, _init_seed(cfg, "inpainting", "vae"), "train.inpainting.vae")
-    vae.requires_grad_(False).eval()
-    crops = photo_crop_dataset(rc.crops, rc.resolution, derive_seed(cfg.seed, "inpainting", "crops"))
-    objective = functools.partial(
-        inpainting_loss,
-        noise_scheduler=make_training_scheduler(),
-        prompt_embeds=prompt,
-        scaling_factor=float(vae.config.scaling_factor),
-        mask_mix=mix,
-        sample_posterior=rc.sample_posterior,
-    )
-    if not rc.cache_latents:
-        return TrainSpec(unet, functools.partial(objective, vae=vae), crops, frozen=[vae])
-    from harmonylib.paths import results_dir
-    from harmonylib.training.latent_cache import InpaintingLatentDataset, build_inpainting_latent_cache
-
-    key = inpainting_cache_key(cfg)
-    root = Path(latent_cache_root) if latent_cache_root is not None else results_dir(cfg.profile, "cache")
-    cache = build_inpainting_latent_cache(
-        crops,
-        vae,
-        root / f"inpaint-latents-{key}",
-        masks_per_crop=rc.masks_per_crop,
-        mask_mix=mix,
-        seed=derive_seed(cfg.seed, "inpainting", "masks") % (2**31),
-        key=key,
-    )
-    return TrainSpec(unet, objective, InpaintingLatentDataset(cache))
-
-
-# ---- 7. Pixel-space baseline (Table 3's stand-in for HDNet_512) ------------------------------------
+# ---- 6. Pixel-space baseline (Table 3's stand-in for HDNet_512) ------------------------------------
 
 
 def build_pixel_baseline_spec(cfg: Config) -> TrainSpec:
@@ -450,6 +368,8 @@ def build_spec(
     """
     check_recipe(recipe)
     if recipe == "inpainting":
+        from harmonylib.training.inpainting_recipe import build_inpainting_spec
+
         return build_inpainting_spec(cfg, latent_cache_root)
     if recipe == "unet":
         return build_unet_spec(cfg)
