@@ -162,6 +162,55 @@ class LoopConfig:
 
 
 @dataclass(frozen=True)
+class PhotoCropConfig:
+    """Random multi-scale photo crops (``harmonylib.data.photo_crops``) for the base models'
+    pretraining; the crop side is the recipe's ``resolution``. Not a paper recipe; "chosen"."""
+
+    # "builtin": the train photos of the built-in dataset (data.builtin.PHOTOS); "photo_set": the
+    # vendored photo set (harmonylib.data.photo_set: scenes("train"), plus stamps() if ``stamps``);
+    # "paths": the files or glob patterns in ``paths`` (relative to the project root).
+    source: Literal["builtin", "photo_set", "paths"] = "builtin"
+    paths: tuple[str, ...] = ()
+    stamps: bool = True
+    n_crops: int = 4096  # the fixed crop list (its order changes per epoch, the crops do not)
+    upscales: tuple[int, ...] = (1, 2)  # content resized up by these, as inference sees it
+    hflip: bool = True
+    max_photo_side: int | None = 1024  # shrink larger photos once on load (memory)
+
+
+@dataclass(frozen=True)
+class InpaintingTrainConfig:
+    """The SD-inpainting stand-in (``harmonylib.training.inpainting``): the 9-channel UNet trained
+    with SD-inpainting's objective (eps-MSE; input cat[noisy latents, mask, masked-image latents])
+    on photo crops with random masks, no harmonization data. Not a paper recipe (the paper starts
+    from SD-inpainting's weights); every value is "chosen"."""
+
+    arch: Literal["tiny", "mini"] = "mini"  # used when init is None (random weights)
+    init: str | None = None  # continue from a pretrained folder (unet/ + empty_prompt_embedding/)
+    vae: str | None = None  # the frozen AutoencoderKL folder; None: random vae_arch (tests)
+    vae_arch: Literal["sd", "tiny", "mini"] = "mini"
+    resolution: int = 64  # crop side, px
+    crops: PhotoCropConfig = field(default_factory=PhotoCropConfig)
+    masks_per_crop: int = 2  # cached masks per crop (cache_latents) ...
+    # ... drawn with these probabilities of (full, rectangles, strokes): SD-inpainting's 25% "mask
+    # everything", the rest split evenly between LaMa's boxes and strokes (training.inpainting).
+    mask_mix: tuple[float, float, float] = (0.25, 0.375, 0.375)
+    # True: encode every (crop, mask) once with the frozen VAE and train on the cached posteriors
+    # (training.latent_cache); False: encode every step, with fresh masks per step.
+    cache_latents: bool = True
+    sample_posterior: bool = True  # SD: latents are posterior samples
+    loop: LoopConfig = field(
+        default_factory=lambda: LoopConfig(
+            batch_size=16,
+            epochs=4,
+            checkpointing_steps=200,
+            optim=OptimConfig(lr=2e-4, warmup_steps=100),
+            ema=EMAConfig(decay=0.999),
+        )
+    )
+
+
+@dataclass(frozen=True)
 class UNetTrainConfig:
     """The DiffHarmony denoising UNet (forward) or DiffHarmony-gen (inverse), official-implementation.md §2."""
 
@@ -224,7 +273,11 @@ class ClassifierTrainConfig:
 
     arch: Literal["resnet50", "mini"] = "resnet50"  # paper §5.2: ResNet-50
     linear_probe: bool = True  # paper §5.2: train only the head on pooled 2048-d features
-    # A local torchvision ImageNet ResNet-50 state dict; nothing is downloaded.
+    # "resnet": the ``arch`` ResNet (ImageNet weights from backbone_weights, or from scratch);
+    # "vae_encoder": the encoder of our own base VAE (backbone_weights = its AutoencoderKL folder,
+    # or a pretrained folder with vae/), global-pooled multi-level features (models.probe).
+    backbone: Literal["resnet", "vae_encoder"] = "resnet"
+    # resnet: a local torchvision ImageNet ResNet-50 state dict; nothing is downloaded.
     backbone_weights: str | None = "checkpoints/resnet50-imagenet.pth"
     resolution: int = 256  # code default (classify_cand_gen_data.py: Resize((256, 256)))
     resize: ResizeName = "square"  # code default (squash, no crop)
@@ -256,9 +309,14 @@ class AutoencoderTrainConfig:
     """
 
     arch: Literal["tiny", "mini"] = "tiny"  # models.configs: TINY_VAE_CONFIG / MINI_VAE_CONFIG
+    # An explicit AutoencoderKL config (e.g. an f4 VAE); wins over ``arch`` when set.
+    vae_config: dict[str, Any] | None = None
     kl_weight: float = 1e-6  # chosen: a near-deterministic latent, as SD's VAE
     resolution: int = 64
     resize: ResizeName = "square"
+    # "harmony": composites and reals of the train split; "photo_crops": ``crops`` at ``resolution``.
+    data: Literal["harmony", "photo_crops"] = "harmony"
+    crops: PhotoCropConfig = field(default_factory=PhotoCropConfig)
     loop: LoopConfig = field(
         default_factory=lambda: LoopConfig(
             epochs=5,
@@ -293,11 +351,16 @@ class PretrainConfig:
     §5.2). Not a paper recipe; every value is "chosen". Defaults are the mini recipe whose outputs
     are committed under ``harmonylib/weights/mini``.
 
-    Stage 1 trains a base ``AutoencoderKL`` (``autoencoder``, the ``autoencoder`` recipe) on the
-    train split; ``scaling_factor`` = 1 / std of posterior-sampled latents of the train split (as
-    SD/LDM's ``scale_by_std``); stage 2 trains the forward DiffHarmony UNet (``unet``, the ``unet``
-    recipe) on top of that frozen VAE. ``unet.init`` and ``unet.vae`` are ignored (set by the recipe).
+    (a) a base ``AutoencoderKL`` (``autoencoder``, the ``autoencoder`` recipe), on photo crops
+    (``autoencoder.data``); (b) ``scaling_factor`` = 1 / std of posterior-sampled latents of that
+    stage's data (as SD/LDM's ``scale_by_std``); (c) with ``route="inpainting"``, the SD-inpainting
+    stand-in (``inpainting``, the ``inpainting`` recipe) on photo crops with random masks; (d) the
+    forward DiffHarmony UNet (``unet``, the ``unet`` recipe) on the harmonization train split,
+    fine-tuned from (c) (``route="scratch"``: from random weights, the earlier recipe). The
+    ``vae`` and ``init`` fields of ``inpainting`` and ``unet`` are ignored (set by the recipe).
     """
+
+    route: Literal["inpainting", "scratch"] = "inpainting"
 
     out_dir: str = "harmonylib/weights/mini"  # the committed folder; smoke writes elsewhere
     # Weights are trained and loaded in fp32; "float16" stores them in fp16 safetensors (size cap).
@@ -308,6 +371,7 @@ class PretrainConfig:
     autoencoder: AutoencoderTrainConfig = field(
         default_factory=lambda: AutoencoderTrainConfig(
             arch="mini",
+            data="photo_crops",
             loop=LoopConfig(
                 batch_size=8,  # 8 composites + their 8 reals
                 epochs=4,
@@ -317,6 +381,7 @@ class PretrainConfig:
             ),
         )
     )
+    inpainting: InpaintingTrainConfig = field(default_factory=InpaintingTrainConfig)
     unet: UNetTrainConfig = field(
         default_factory=lambda: UNetTrainConfig(
             direction="forward",
@@ -372,6 +437,7 @@ class TrainConfig:
     refinement: RefinementTrainConfig = field(default_factory=RefinementTrainConfig)
     classifier: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)
     autoencoder: AutoencoderTrainConfig = field(default_factory=AutoencoderTrainConfig)
+    inpainting: InpaintingTrainConfig = field(default_factory=InpaintingTrainConfig)
     pixel_baseline: PixelBaselineTrainConfig = field(default_factory=PixelBaselineTrainConfig)
 
 

@@ -12,7 +12,14 @@ from harmonylib.config import load_config
 from harmonylib.models.configs import MINI_UNET_CONFIG, MINI_VAE_CONFIG
 from harmonylib.paths import resolve
 from harmonylib.provenance import sha256_file
-from harmonylib.training.pretrain import COMPONENTS, PROVENANCE_FILE, file_hashes, pretrain_mini
+from harmonylib.training.pretrain import (
+    COMPONENTS,
+    INPAINTING_COMPONENT,
+    PROVENANCE_FILE,
+    components,
+    file_hashes,
+    pretrain_mini,
+)
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "harmonylib" / "weights" / "mini"
 MAX_BYTES = 10_000_000  # the issue's cap on committed weights ("at most 10 MB in all")
@@ -31,8 +38,8 @@ def _plain(v):
     return list(v) if isinstance(v, (list, tuple)) else v
 
 
-def _check_folder(out: Path) -> dict:
-    for comp in COMPONENTS:
+def _check_folder(out: Path, comps: tuple[str, ...] = COMPONENTS) -> dict:
+    for comp in comps:
         cfg_name = "scheduler_config.json" if comp == "scheduler" else "config.json"
         assert (out / comp / cfg_name).is_file(), f"{comp}/{cfg_name} missing"
         if comp != "scheduler":
@@ -49,20 +56,25 @@ def _check_folder(out: Path) -> dict:
 
 
 def test_smoke_recipe_end_to_end(tmp_path, smoke_data_root):
+    """Stages (a) VAE on photo crops, (b) scaling, (c) inpainting UNet, (d) forward UNet from (c)."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
     from harmonylib.models.unet import EmptyPromptEmbedding
 
     cfg = load_config("smoke", {"data.root": str(smoke_data_root)})
+    assert cfg.pretrain.route == "inpainting" and cfg.pretrain.autoencoder.data == "photo_crops"
     assert resolve(cfg.pretrain.out_dir) != WEIGHTS  # smoke never overwrites the committed weights
     out, runs = tmp_path / "weights", tmp_path / "runs"
     rec = pretrain_mini(cfg, out, progress=False, runs_dir=runs)
-    assert _check_folder(out) == rec
-    assert {p.name for p in out.iterdir()} == {*COMPONENTS, PROVENANCE_FILE}
+    comps = components(cfg)
+    assert INPAINTING_COMPONENT in comps
+    assert _check_folder(out, comps) == rec
+    assert {p.name for p in out.iterdir()} == {*comps, PROVENANCE_FILE}
 
     vae = AutoencoderKL.from_pretrained(out / "vae")
     assert vae.config.scaling_factor == pytest.approx(rec["scaling_factor"])
     assert rec["scaling_factor"] == pytest.approx(1 / rec["latent_std"], rel=1e-5)
+    assert "photo crops" in rec["scaling_factor_source"]
     assert next(vae.parameters()).dtype == torch.float32  # stored fp16, loaded fp32
     unet = UNet2DConditionModel.from_pretrained(out / "unet")
     assert unet.config.in_channels == 9
@@ -71,17 +83,56 @@ def test_smoke_recipe_end_to_end(tmp_path, smoke_data_root):
     sched = DDPMScheduler.from_pretrained(out / "scheduler")
     assert (sched.config.beta_schedule, sched.config.num_train_timesteps) == ("scaled_linear", 1000)
 
+    # (d) started from (c): its run's config names the exported inpainting UNet as init
+    inpaint = UNet2DConditionModel.from_pretrained(out / INPAINTING_COMPONENT)
+    assert inpaint.config.in_channels == 9
+    un_dir = Path(rec["runs"]["unet"]["run_dir"])
+    run_cfg = json.loads((un_dir / "run.json").read_text())["run_config"]["train"]
+    assert Path(run_cfg["init"]) == out / INPAINTING_COMPONENT and "-init" in un_dir.name
+    # the inpainting stage trained on cached latents of its crops (one mask each), not on the VAE
+    cache = list((tmp_path / "cache").glob("inpaint-latents-*"))
+    assert len(cache) == 1 and (cache[0] / "LATENT_CACHE.json").is_file()
+    assert json.loads((cache[0] / "LATENT_CACHE.json").read_text())["crops"] == 16
+
     q = rec["quality"]
     assert q["autoencoder_test"]["images"] == 2 * cfg.data.builtin.n_test
     assert set(q["unet_test"]) >= {"fg_weighted_loss", "eps_mse"}
-    assert rec["runs"]["autoencoder"]["steps"] == rec["runs"]["unet"]["steps"] == 4
-    assert set(rec["wall_times_s"]) == {"autoencoder_s", "scaling_s", "unet_s", "export_eval_s"}
+    assert set(q["inpainting_test"]) >= {"eps_mse", "hole_eps_mse"}
+    steps = {k: v["steps"] for k, v in rec["runs"].items()}
+    assert steps == {"autoencoder": 4, "inpainting": 4, "unet": 4}
+    assert set(rec["wall_times_s"]) == {
+        "autoencoder_s",
+        "scaling_s",
+        "inpainting_s",
+        "unet_s",
+        "export_eval_s",
+    }
 
     # resumable / reused: a second call trains nothing and exports identical weights
     before = {k: v for k, v in rec["sha256"].items()}
     again = pretrain_mini(cfg, out, progress=False, runs_dir=runs)
     assert again["sha256"] == before
     assert again["runs"] == rec["runs"]
+
+
+def test_smoke_scratch_route_keeps_the_earlier_recipe(tmp_path, smoke_data_root):
+    """``route: scratch`` + ``autoencoder.data: harmony``: no inpainting stage, UNet from random init."""
+    cfg = load_config(
+        "smoke",
+        {
+            "data.root": str(smoke_data_root),
+            "pretrain.route": "scratch",
+            "pretrain.autoencoder.data": "harmony",
+        },
+    )
+    out = tmp_path / "weights"
+    rec = pretrain_mini(cfg, out, progress=False, runs_dir=tmp_path / "runs")
+    assert components(cfg) == COMPONENTS
+    assert {p.name for p in out.iterdir()} == {*COMPONENTS, PROVENANCE_FILE}
+    assert set(rec["runs"]) == {"autoencoder", "unet"} and "inpainting_test" not in rec["quality"]
+    run_cfg = json.loads((Path(rec["runs"]["unet"]["run_dir"]) / "run.json").read_text())["run_config"]
+    assert run_cfg["train"]["init"] is None
+    assert "composites and reals" in rec["scaling_factor_source"]
 
 
 # ---- the committed weights ------------------------------------------------------------------------

@@ -1,32 +1,39 @@
-"""The mini pretraining recipe: stand-ins for the paper's pretrained inputs, trained on the train split.
+"""The mini pretraining recipe: stand-ins for the paper's pretrained inputs, made from photographs.
 
 The paper starts from pretrained weights (SD's ``sd-vae-ft-mse``, SD-inpainting, and DiffHarmony's
 forward UNet, which it "adopts directly", §5.2). The mini profile has no such weights offline, so
 this recipe makes them, once, and their outputs are committed under ``harmonylib/weights/mini``:
 
-1. the mini base ``AutoencoderKL`` (``autoencoder`` recipe, ``arch="mini"``) on the built-in
-   TRAIN split (composites and reals);
-2. ``scaling_factor`` = 1 / std of its latents over the train split, as SD/LDM's ``scale_by_std``
-   did (posterior *samples*, the latents the UNet recipe trains on; global std over all elements);
-3. the forward DiffHarmony UNet (``unet`` recipe, fg-weighted loss) on that frozen VAE with the
-   fixed mini empty-prompt embedding;
-4. export (EMA weights) to ``out_dir``::
+a. the mini base ``AutoencoderKL`` (``autoencoder`` recipe) on random multi-scale photo crops
+   (``pretrain.autoencoder.data="photo_crops"``; ``"harmony"``: the train split's composites and
+   reals, the earlier recipe);
+b. ``scaling_factor`` = 1 / std of its latents over that stage's data, as SD/LDM's
+   ``scale_by_std`` did (posterior *samples*, global std over all elements);
+c. (``pretrain.route="inpainting"``) the SD-inpainting stand-in (``inpainting`` recipe): the
+   9-channel UNet with SD-inpainting's own objective on photo crops with random masks, on the
+   frozen VAE's cached latents, no harmonization data;
+d. the forward DiffHarmony UNet (``unet`` recipe, fg-weighted loss) on the harmonization train
+   split, fine-tuned from (c) as the paper's stack does (``route="scratch"``: from random weights);
+e. export (EMA weights) to ``out_dir``::
 
        vae/                     AutoencoderKL folder (scaling_factor set)
-       unet/                    UNet2DConditionModel folder (9 input channels)
-       empty_prompt_embedding/  EmptyPromptEmbedding folder, (1, 77, 32)
+       inpainting_unet/         UNet2DConditionModel folder, stage (c) (route "inpainting" only):
+                                the init of the inverse and Table 2 UNets
+       unet/                    UNet2DConditionModel folder (9 input channels), stage (d)
+       empty_prompt_embedding/  EmptyPromptEmbedding folder, (1, 77, C), shared by both UNets
        scheduler/               the DDPM scaled-linear training scheduler config
        PROVENANCE.json          recipe config, seeds, git sha, packages, device, wall times,
                                 held-out quality (test split) and the SHA-256 of every file
 
 Weights are trained, evaluated and loaded in fp32; with ``pretrain.weights_dtype="float16"``
-they are *stored* as fp16 safetensors (the 10 MB cap on committed weights) and diffusers loads
-them back into fp32 models. The UNet stage trains on the exported (stored) VAE, so the committed
-UNet matches the committed VAE bit for bit. Held-out numbers are measured on the exported files.
+they are *stored* as fp16 safetensors (the cap on committed weights) and diffusers loads them
+back into fp32 models. Each later stage trains on the exported (stored) output of the one before,
+so the committed models match each other bit for bit. Held-out numbers use the exported files.
 
 Each stage is an ``ensure_trained`` run under ``<runs_dir>`` (default
 ``results/<profile>/runs/pretrain``), so an interrupted recipe resumes and a finished one is reused;
-the UNet run's folder name carries the VAE's hash, so a new VAE never reuses an old UNet.
+each run's folder name carries the hashes of the stored models it starts from, so a new VAE or a new
+inpainting UNet never reuses an old run.
 
 ``python -m harmonylib.training.pretrain --profile mini`` (``make pretrain-mini``) writes the
 committed folder; ``--profile smoke --out DIR`` is the CI-size run.
@@ -36,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 import shutil
 import sys
@@ -50,9 +56,21 @@ from harmonylib.config import Config, ConfigError, load_config, parse_overrides,
 from harmonylib.io import atomic_write_json
 from harmonylib.paths import resolve, results_dir
 from harmonylib.reproducibility import derive_seed
+from harmonylib.training.pretrain_eval import (
+    denoising_loss,
+    inpainting_heldout_loss,
+    latent_std,
+    reconstruction_psnr,
+)
 
 PROVENANCE_FILE = "PROVENANCE.json"
 COMPONENTS = ("vae", "unet", "empty_prompt_embedding", "scheduler")
+INPAINTING_COMPONENT = "inpainting_unet"  # route "inpainting" only
+
+
+def components(cfg: Config) -> tuple[str, ...]:
+    """The folders :func:`pretrain_mini` exports under ``cfg``."""
+    return COMPONENTS + ((INPAINTING_COMPONENT,) if cfg.pretrain.route == "inpainting" else ())
 
 
 # ---- configs of the two stages --------------------------------------------------------------------
@@ -65,108 +83,42 @@ def autoencoder_stage_config(cfg: Config) -> Config:
     )
 
 
-def unet_stage_config(cfg: Config, vae_dir: str | os.PathLike) -> Config:
-    """``cfg`` with ``train.unet`` = ``pretrain.unet`` on the frozen VAE at ``vae_dir``, random init."""
-    unet = dataclasses.replace(cfg.pretrain.unet, vae=str(vae_dir), init=None)
+def inpainting_stage_config(cfg: Config, vae_dir: str | os.PathLike) -> Config:
+    """``cfg`` with ``train.inpainting`` = ``pretrain.inpainting`` on the frozen VAE at ``vae_dir``."""
+    rc = dataclasses.replace(cfg.pretrain.inpainting, vae=str(vae_dir), init=None)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, inpainting=rc))
+
+
+def unet_stage_config(
+    cfg: Config, vae_dir: str | os.PathLike, init: str | os.PathLike | None = None
+) -> Config:
+    """``cfg`` with ``train.unet`` = ``pretrain.unet`` on the frozen VAE at ``vae_dir``, from
+    ``init`` (a UNet folder; None: random weights)."""
+    unet = dataclasses.replace(cfg.pretrain.unet, vae=str(vae_dir), init=None if init is None else str(init))
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, unet=unet))
 
 
 def stage_prompt_embeds(cfg: Config) -> torch.Tensor:
-    """The fixed empty-prompt embedding the UNet stage trains with, (1, 77, C) (as ``build_unet_spec``)."""
-    from harmonylib.training.recipes import _init_seed, mini_empty_prompt_embedding
+    """The fixed empty-prompt embedding the UNet stages train with, (1, 77, C) (as the recipes)."""
+    from harmonylib.training.recipes import fixed_prompt_embeds
 
-    arch = cfg.pretrain.unet.arch
-    if arch == "mini":
-        return mini_empty_prompt_embedding(_init_seed(cfg, "unet", "prompt"))
-    if arch == "tiny":
-        from harmonylib.models.tiny import tiny_empty_prompt_embedding
-
-        return tiny_empty_prompt_embedding(_init_seed(cfg, "unet", "unet")).embeds.detach()
-    raise ValueError(f"pretrain.unet.arch: {arch!r} has no fixed prompt here (use mini or tiny)")
+    pc = cfg.pretrain
+    return fixed_prompt_embeds(cfg, pc.inpainting.arch if pc.route == "inpainting" else pc.unet.arch)
 
 
-# ---- statistics and held-out quality --------------------------------------------------------------
+def autoencoder_data(cfg: Config, split: str = "train"):
+    """The data stage (a) trained on (``split="train"``), for the latent std: photo crops, or the
+    harmonization split; and the batch keys that hold its images."""
+    from harmonylib.training.recipes import harmony_dataset
 
+    ra = cfg.pretrain.autoencoder
+    if ra.data == "photo_crops":
+        from harmonylib.data.photo_crops import photo_crop_dataset
 
-def _loader(dataset, batch_size: int):
-    from torch.utils.data import DataLoader
-
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-
-
-@torch.no_grad()
-def latent_std(vae, dataset, batch_size: int, seed: int, max_batches: int | None = None) -> float:
-    """Global std of posterior-sampled latents of every composite and real in ``dataset``.
-
-    LDM's ``scale_by_std`` uses 1 / std of ``encode(x).sample()``; here over the whole split, not
-    one batch (accumulated in float64).
-    """
-    g = torch.Generator().manual_seed(seed)
-    n, s, s2 = 0, 0.0, 0.0
-    for i, batch in enumerate(_loader(dataset, batch_size)):
-        if max_batches is not None and i >= max_batches:
-            break
-        x = torch.cat([batch["composite"], batch["real"]])  # (2B, 3, H, W)
-        z = vae.encode(x).latent_dist.sample(g).double()  # (2B, 4, h, w)
-        n += z.numel()
-        s += float(z.sum())
-        s2 += float((z * z).sum())
-    mean = s / n
-    return math.sqrt(max(s2 / n - mean * mean, 0.0))
-
-
-@torch.no_grad()
-def reconstruction_psnr(vae, dataset, batch_size: int) -> dict[str, float]:
-    """Mean per-image PSNR (dB, images in [0, 1]) of ``decode(encode(x).mode())`` on composites and reals."""
-    vals = {"composite": [], "real": []}
-    for batch in _loader(dataset, batch_size):
-        for key in vals:
-            x = batch[key]  # (B, 3, H, W) in [-1, 1]
-            rec = vae.decode(vae.encode(x).latent_dist.mode()).sample.clamp(-1, 1)
-            mse = ((rec - x) / 2).pow(2).flatten(1).mean(1).clamp_min(1e-10)  # (B,)
-            vals[key] += (10 * torch.log10(1.0 / mse)).tolist()
-    allv = vals["composite"] + vals["real"]
-    return {
-        "psnr_db": sum(allv) / len(allv),
-        "psnr_db_composites": sum(vals["composite"]) / len(vals["composite"]),
-        "psnr_db_reals": sum(vals["real"]) / len(vals["real"]),
-        "images": len(allv),
-    }
-
-
-@torch.no_grad()
-def denoising_loss(unet, vae, prompt, dataset, cfg: Config, draws: int, batch_size: int) -> dict[str, float]:
-    """The UNet's held-out training objective on ``dataset`` (fixed seed, ``draws`` noise/t per image).
-
-    Returns the fg-weighted loss it was trained on and the plain epsilon MSE (predicting zero
-    scores 1.0 on the latter).
-    """
-    from harmonylib.models.scheduler import make_training_scheduler
-    from harmonylib.training.objectives import diffusion_loss
-
-    rc = cfg.pretrain.unet
-    sched = make_training_scheduler()
-    tot, tot_mse, n = 0.0, 0.0, 0
-    for d in range(draws):
-        g = torch.Generator().manual_seed(derive_seed(cfg.seed, "pretrain", "eval-unet", d) % (2**31))
-        for batch in _loader(dataset, batch_size):
-            loss, logs = diffusion_loss(
-                unet,
-                batch,
-                g,
-                vae=vae,
-                noise_scheduler=sched,
-                prompt_embeds=prompt,
-                direction=rc.direction,
-                loss=rc.loss,
-                fg_weight_max=rc.fg_weight_max,
-                sample_posterior=rc.sample_posterior,
-            )
-            b = batch["real"].shape[0]
-            tot += float(loss) * b
-            tot_mse += logs["mse"] * b
-            n += b
-    return {f"{rc.loss}_loss": tot / n, "eps_mse": tot_mse / n, "images": n // draws, "draws": draws}
+        return photo_crop_dataset(ra.crops, ra.resolution, derive_seed(cfg.seed, "autoencoder", "crops")), (
+            "image",
+        )
+    return harmony_dataset(cfg, ra.resolution, ra.resize, split=split), ("composite", "real")
 
 
 # ---- export ---------------------------------------------------------------------------------------
@@ -239,7 +191,7 @@ def pretrain_mini(
 
     from harmonylib.models.scheduler import make_training_scheduler
     from harmonylib.models.unet import EmptyPromptEmbedding
-    from harmonylib.provenance import provenance
+    from harmonylib.provenance import provenance, sha256_tree
     from harmonylib.training.recipes import harmony_dataset
     from harmonylib.training.runs import ensure_trained
 
@@ -249,17 +201,18 @@ def pretrain_mini(
     dtype = torch.float16 if pc.weights_dtype == "float16" else torch.float32
     out.mkdir(parents=True, exist_ok=True)
     wall: dict[str, float] = {}
+    prompt = stage_prompt_embeds(cfg)  # (1, 77, C), shared by both UNet stages
 
-    # 1. the base autoencoder
+    # a. the base autoencoder
     t0 = time.perf_counter()
     ae_cfg = autoencoder_stage_config(cfg)
     ae_run = ensure_trained(ae_cfg, "autoencoder", run_dir=runs / "autoencoder", progress=progress, cpu=cpu)
     wall["autoencoder_s"] = time.perf_counter() - t0
 
-    # 2. scaling_factor from the train split's latents (EMA weights, as exported)
+    # b. scaling_factor from the latents of stage (a)'s data (EMA weights, as exported)
     t0 = time.perf_counter()
     ra = pc.autoencoder
-    train_ae = harmony_dataset(cfg, ra.resolution, ra.resize, split="train")
+    scale_data, scale_keys = autoencoder_data(cfg)
     vae = ae_run.load_model(ema=True).eval()
     # fp16 storage: measure on the weights as stored
     with torch.no_grad():
@@ -267,47 +220,62 @@ def pretrain_mini(
             p.copy_(p.to(dtype).to(torch.float32))
     std = latent_std(
         vae,
-        train_ae,
+        scale_data,
         pc.eval_batch_size,
         derive_seed(cfg.seed, "pretrain", "latent-std") % (2**31),
         pc.scaling_batches,
+        keys=scale_keys,
     )
     scaling = float(f"{1.0 / std:.6g}")
     vae.register_to_config(scaling_factor=scaling)
     _save_component(vae, out / "vae", dtype)
+    vae_sha = sha256_tree(out / "vae")
     wall["scaling_s"] = time.perf_counter() - t0
 
-    # 3. the forward DiffHarmony UNet on the exported VAE
-    from harmonylib.provenance import sha256_tree
+    # c. the SD-inpainting stand-in on the exported VAE, exported with the prompt embedding
+    in_run, init = None, None
+    shutil.rmtree(out / INPAINTING_COMPONENT, ignore_errors=True)  # none left from another route
+    _save_component(EmptyPromptEmbedding.from_tensor(prompt), out / "empty_prompt_embedding", torch.float32)
+    if pc.route == "inpainting":
+        t0 = time.perf_counter()
+        in_run = ensure_trained(
+            inpainting_stage_config(cfg, out / "vae"),
+            "inpainting",
+            run_dir=runs / f"inpainting-vae{vae_sha[:12]}",
+            progress=progress,
+            cpu=cpu,
+        )
+        init = out / INPAINTING_COMPONENT
+        _save_component(in_run.load_model(ema=True), init, dtype)
+        wall["inpainting_s"] = time.perf_counter() - t0
 
+    # d. the forward DiffHarmony UNet on the exported VAE, from (c) or from random weights
     t0 = time.perf_counter()
-    vae_sha = sha256_tree(out / "vae")
-    un_cfg = unet_stage_config(cfg, out / "vae")
+    tag = f"vae{vae_sha[:12]}" + (f"-init{sha256_tree(init)[:12]}" if init is not None else "")
     un_run = ensure_trained(
-        un_cfg,
+        unet_stage_config(cfg, out / "vae", init),
         "unet",
-        run_dir=runs / f"unet-{pc.unet.direction}-vae{vae_sha[:12]}",
+        run_dir=runs / f"unet-{pc.unet.direction}-{tag}",
         progress=progress,
         cpu=cpu,
     )
     wall["unet_s"] = time.perf_counter() - t0
 
-    # 4. export the rest
+    # e. export the rest
     t0 = time.perf_counter()
-    prompt = stage_prompt_embeds(cfg)  # (1, 77, C)
     _save_component(un_run.load_model(ema=True), out / "unet", dtype)
-    _save_component(EmptyPromptEmbedding.from_tensor(prompt), out / "empty_prompt_embedding", torch.float32)
     sched_tmp = out / "scheduler.tmp"
     shutil.rmtree(sched_tmp, ignore_errors=True)
     make_training_scheduler().save_pretrained(sched_tmp)
     shutil.rmtree(out / "scheduler", ignore_errors=True)
     os.replace(sched_tmp, out / "scheduler")
 
-    # 5. held-out quality, on the exported files
+    # f. held-out quality, on the exported files
     vae_x = AutoencoderKL.from_pretrained(out / "vae", torch_dtype=torch.float32).eval()
     unet_x = UNet2DConditionModel.from_pretrained(out / "unet", torch_dtype=torch.float32).eval()
     prompt_x = EmptyPromptEmbedding.from_pretrained(out / "empty_prompt_embedding").embeds.detach()
     test_ae = harmony_dataset(cfg, ra.resolution, ra.resize, split="test")
+    train_ae = harmony_dataset(cfg, ra.resolution, ra.resize, split="train")
     test_un = harmony_dataset(cfg, pc.unet.resolution, pc.unet.resize, split="test")
     quality = {
         "autoencoder_test": reconstruction_psnr(vae_x, test_ae, pc.eval_batch_size),
@@ -316,6 +284,12 @@ def pretrain_mini(
             unet_x, vae_x, prompt_x, test_un, cfg, pc.eval_timesteps_per_image, pc.eval_batch_size
         ),
     }
+    if init is not None:
+        inp_x = UNet2DConditionModel.from_pretrained(init, torch_dtype=torch.float32).eval()
+        test_in = harmony_dataset(cfg, pc.inpainting.resolution, "square", split="test")
+        quality["inpainting_test"] = inpainting_heldout_loss(
+            inp_x, vae_x, prompt_x, test_in, cfg, pc.eval_timesteps_per_image, pc.eval_batch_size
+        )
     wall["export_eval_s"] = time.perf_counter() - t0
 
     def _run_info(run) -> dict[str, Any]:
@@ -335,11 +309,21 @@ def pretrain_mini(
         weights_dtype=f"{pc.weights_dtype} (stored); trained and loaded in float32",
         scaling_factor=scaling,
         scaling_factor_source=(
-            "1 / std of posterior-sampled latents (global, all elements) of every composite and real "
-            f"of the train split, EMA weights as stored; std = {std:.6g}"
+            "1 / std of posterior-sampled latents (global, all elements) of "
+            + (
+                "the autoencoder's photo crops"
+                if ra.data == "photo_crops"
+                else "the train split's composites and reals"
+            )
+            + f", EMA weights as stored; std = {std:.6g}"
         ),
         latent_std=std,
-        runs={"autoencoder": _run_info(ae_run), "unet": _run_info(un_run)},
+        route=pc.route,
+        runs={
+            "autoencoder": _run_info(ae_run),
+            **({"inpainting": _run_info(in_run)} if in_run is not None else {}),
+            "unet": _run_info(un_run),
+        },
         wall_times_s=wall,
         quality=quality,
         weight_bytes=weight_bytes(out),

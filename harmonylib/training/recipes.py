@@ -10,6 +10,9 @@ the frozen helpers, the dataset, and binds the objective. Nothing here trains; t
 - ``autoencoder``: a base ``AutoencoderKL`` from scratch (not in the paper: the mini stand-in for
   SD's VAE; the mini stand-in for DiffHarmony's UNet is then the ``unet`` recipe on top of it;
   both are run by :mod:`harmonylib.training.pretrain` and committed under ``harmonylib/weights``);
+- ``inpainting``: the SD-inpainting stand-in, SD-inpainting's objective on photo crops with random
+  masks (:mod:`harmonylib.training.inpainting`; built in :mod:`harmonylib.training.inpainting_recipe`),
+  the init of the mini ``unet`` runs;
 - ``pixel_baseline``: the pixel-space harmonizer, Table 3's stand-in for HDNet_512 (§5.3.3).
 """
 
@@ -28,7 +31,7 @@ from harmonylib.reproducibility import derive_seed, make_generator
 from harmonylib.training import objectives
 from harmonylib.training.loop import TrainSpec, save_model
 
-RECIPES = ("unet", "harmony_vae", "refinement", "classifier", "autoencoder", "pixel_baseline")
+RECIPES = ("unet", "harmony_vae", "refinement", "classifier", "autoencoder", "inpainting", "pixel_baseline")
 
 
 def check_recipe(recipe: str) -> None:
@@ -82,8 +85,9 @@ def harmony_dataset(cfg: Config, size: int, resize: str, split: str = "train"):
 # ---- base models ---------------------------------------------------------------------------------
 
 
-def load_base_vae(path: str | None, arch: str, seed: int, key: str):
-    """An ``AutoencoderKL``: from a folder (or its ``vae/`` subfolder), else random ``arch`` weights."""
+def load_base_vae(path: str | None, arch: str, seed: int, key: str, vae_config: dict | None = None):
+    """An ``AutoencoderKL``: from a folder (or its ``vae/`` subfolder), else random weights of
+    ``vae_config`` (an explicit config) or of ``arch``."""
     from diffusers import AutoencoderKL
 
     if path is not None:
@@ -93,6 +97,9 @@ def load_base_vae(path: str | None, arch: str, seed: int, key: str):
     from harmonylib.models.configs import MINI_VAE_CONFIG, SD_VAE_CONFIG
     from harmonylib.models.tiny import build_tiny_vae
 
+    if vae_config is not None:
+        torch.manual_seed(seed)
+        return AutoencoderKL(**vae_config)
     if arch == "tiny":
         return build_tiny_vae(seed)
     torch.manual_seed(seed)
@@ -105,6 +112,24 @@ def mini_empty_prompt_embedding(seed: int) -> torch.Tensor:
 
     g = torch.Generator().manual_seed(seed)
     return torch.randn(1, MINI_SEQUENCE_LENGTH, MINI_CROSS_ATTENTION_DIM, generator=g)  # (1, 77, 32)
+
+
+def fixed_prompt_embeds(cfg: Config, arch: str) -> torch.Tensor:
+    """The fixed empty-prompt embedding of a randomly initialised ``arch`` UNet, (1, 77, C): the
+    same tensor for the ``unet`` and ``inpainting`` recipes, so one can start from the other."""
+    if arch == "mini":
+        return mini_empty_prompt_embedding(_init_seed(cfg, "unet", "prompt"))
+    if arch == "tiny":
+        from harmonylib.models.tiny import tiny_empty_prompt_embedding
+
+        return tiny_empty_prompt_embedding(_init_seed(cfg, "unet", "unet")).embeds.detach()
+    raise ValueError(f"arch {arch!r} has no fixed prompt embedding (use mini or tiny)")
+
+
+def prompt_folder(init: Path) -> Path:
+    """Where the empty-prompt embedding of a UNet init lives: the folder itself when it holds
+    ``unet/``, else (a bare UNet folder such as ``weights/mini/inpainting_unet``) its parent."""
+    return init if (init / "unet").is_dir() or not (init / "config.json").is_file() else init.parent
 
 
 def load_prompt_embeds(folder: Path) -> torch.Tensor:
@@ -121,6 +146,18 @@ def load_prompt_embeds(folder: Path) -> torch.Tensor:
 # ---- 1. UNet -------------------------------------------------------------------------------------
 
 
+def build_base_unet(arch: str, seed: int):
+    """A randomly initialised 9-channel ``mini`` or ``tiny`` UNet (reseeded first)."""
+    from harmonylib.models.configs import MINI_UNET_CONFIG
+    from harmonylib.models.tiny import build_tiny_unet
+    from harmonylib.models.unet import build_unet
+
+    if arch == "tiny":
+        return build_tiny_unet(seed)
+    torch.manual_seed(seed)
+    return build_unet(MINI_UNET_CONFIG)
+
+
 def build_unet_spec(cfg: Config) -> TrainSpec:
     """The DiffHarmony UNet recipe (``cfg.train.unet``)."""
     from diffusers import UNet2DConditionModel
@@ -133,18 +170,10 @@ def build_unet_spec(cfg: Config) -> TrainSpec:
     if rc.init is not None:
         p = _existing(rc.init, "train.unet.init")
         unet = UNet2DConditionModel.from_pretrained(p / "unet" if (p / "unet").is_dir() else p)
-        prompt = load_prompt_embeds(p)
-    elif rc.arch == "mini":
-        from harmonylib.models.configs import MINI_UNET_CONFIG
-
-        torch.manual_seed(seed)
-        unet = build_unet(MINI_UNET_CONFIG)
-        prompt = mini_empty_prompt_embedding(_init_seed(cfg, "unet", "prompt"))
-    elif rc.arch == "tiny":
-        from harmonylib.models.tiny import build_tiny_unet, tiny_empty_prompt_embedding
-
-        unet = build_tiny_unet(seed)
-        prompt = tiny_empty_prompt_embedding(seed).embeds.detach()
+        prompt = load_prompt_embeds(prompt_folder(p))
+    elif rc.arch in ("mini", "tiny"):
+        unet = build_base_unet(rc.arch, seed)
+        prompt = fixed_prompt_embeds(cfg, rc.arch)
     else:
         torch.manual_seed(seed)
         unet = build_unet()
@@ -234,13 +263,27 @@ def build_refinement_spec(cfg: Config, stage1_cache: str | Path) -> TrainSpec:
 
 
 def build_classifier_model(cfg: Config) -> nn.Module:
-    """The classifier to train: ImageNet backbone + linear probe (paper), or end to end (mini)."""
+    """The classifier to train: ImageNet ResNet + linear probe (paper), a linear probe on our own
+    base VAE's encoder (``backbone: vae_encoder``), or a ResNet end to end from scratch."""
     from harmonylib.models.classifier import build_classifier
 
     rc = cfg.train.classifier
-    clf = build_classifier(
-        rc.arch, input_size=rc.resolution, generator=make_generator(_init_seed(cfg, "classifier", "net"))
-    )
+    gen = make_generator(_init_seed(cfg, "classifier", "net"))
+    if rc.backbone == "vae_encoder":
+        from harmonylib.models.probe import build_probe_classifier
+
+        if rc.backbone_weights is None:
+            raise ValueError(
+                "train.classifier.backbone: vae_encoder needs backbone_weights (an AutoencoderKL folder)"
+            )
+        probe = build_probe_classifier(
+            rc.backbone,
+            _existing(rc.backbone_weights, "train.classifier.backbone_weights"),
+            input_size=rc.resolution,
+            generator=gen,
+        )
+        return probe.freeze_backbone(rc.linear_probe)  # False: the encoder is fine-tuned too
+    clf = build_classifier(rc.arch, input_size=rc.resolution, generator=gen)
     if rc.backbone_weights is not None:
         clf.load_imagenet_backbone(_existing(rc.backbone_weights, "train.classifier.backbone_weights"))
     elif rc.linear_probe:
@@ -276,12 +319,20 @@ def build_classifier_spec(cfg: Config) -> TrainSpec:
 
 
 def build_autoencoder_spec(cfg: Config) -> TrainSpec:
-    """A base ``AutoencoderKL`` (``arch`` tiny or mini) trained from scratch on composites and reals
-    (``cfg.train.autoencoder``)."""
+    """A base ``AutoencoderKL`` (``arch`` tiny or mini, or ``vae_config``) trained from scratch on
+    composites and reals, or on photo crops (``cfg.train.autoencoder.data``)."""
     from harmonylib.training.classifier_data import pair_collate
 
     rc = cfg.train.autoencoder
-    vae = load_base_vae(None, rc.arch, _init_seed(cfg, "autoencoder", rc.arch), "train.autoencoder")
+    vae = load_base_vae(
+        None, rc.arch, _init_seed(cfg, "autoencoder", rc.arch), "train.autoencoder", rc.vae_config
+    )
+    if rc.data == "photo_crops":
+        from harmonylib.data.photo_crops import photo_crop_dataset
+
+        crops = photo_crop_dataset(rc.crops, rc.resolution, derive_seed(cfg.seed, "autoencoder", "crops"))
+        objective = functools.partial(objectives.autoencoder_loss, image_key="image", kl_weight=rc.kl_weight)
+        return TrainSpec(vae, objective, crops)
     objective = functools.partial(objectives.autoencoder_loss, image_key="images", kl_weight=rc.kl_weight)
     # pair_collate stacks each batch's composites and reals into ``images``.
     return TrainSpec(vae, objective, harmony_dataset(cfg, rc.resolution, rc.resize), collate_fn=pair_collate)
@@ -301,15 +352,25 @@ def build_pixel_baseline_spec(cfg: Config) -> TrainSpec:
     return TrainSpec(model, objective, harmony_dataset(cfg, rc.resolution, rc.resize))
 
 
-def build_spec(cfg: Config, recipe: str, stage1_cache: str | Path | None = None) -> TrainSpec:
+def build_spec(
+    cfg: Config,
+    recipe: str,
+    stage1_cache: str | Path | None = None,
+    latent_cache_root: str | Path | None = None,
+) -> TrainSpec:
     """The :class:`TrainSpec` of ``recipe`` under ``cfg``.
 
     Args:
         cfg: the resolved config.
         recipe: one of :data:`RECIPES`.
         stage1_cache: the stage-1 cache folder (``refinement`` only).
+        latent_cache_root: where the latent cache folder goes (``inpainting`` only).
     """
     check_recipe(recipe)
+    if recipe == "inpainting":
+        from harmonylib.training.inpainting_recipe import build_inpainting_spec
+
+        return build_inpainting_spec(cfg, latent_cache_root)
     if recipe == "unet":
         return build_unet_spec(cfg)
     if recipe == "harmony_vae":

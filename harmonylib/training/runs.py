@@ -125,7 +125,7 @@ class TrainedRun:
     def load_model(self, ema: bool = True) -> Any:
         """The trained model, from ``weights/ema`` (default) or ``weights/live``."""
         folder = self.weights_dir(ema)
-        if self.recipe == "unet":
+        if self.recipe in ("unet", "inpainting"):
             from diffusers import UNet2DConditionModel
 
             return UNet2DConditionModel.from_pretrained(folder)
@@ -146,7 +146,16 @@ class TrainedRun:
         from harmonylib.models.classifier import build_classifier
 
         rc = yaml.safe_load((self.run_dir / "config.yaml").read_text())["train"]["classifier"]
-        clf = build_classifier(rc["arch"], input_size=rc["resolution"])
+        if rc.get("backbone", "resnet") != "resnet":
+            from harmonylib.models.probe import build_probe_classifier
+            from harmonylib.paths import resolve
+
+            # the backbone folder gives the architecture; every weight comes from the run's file
+            clf = build_probe_classifier(
+                rc["backbone"], resolve(rc["backbone_weights"]), input_size=rc["resolution"]
+            )
+        else:
+            clf = build_classifier(rc["arch"], input_size=rc["resolution"])
         clf.load_state_dict(load_file(str(folder / "model.safetensors")))
         return clf
 
@@ -287,7 +296,8 @@ def ensure_trained(
 
     Args:
         cfg: the resolved config (``load_config``); unknown keys and wrong types failed there.
-        recipe: ``unet``, ``harmony_vae``, ``refinement``, ``classifier`` or ``autoencoder``.
+        recipe: ``unet``, ``harmony_vae``, ``refinement``, ``classifier``, ``autoencoder`` or
+            ``inpainting``.
         run_dir: the run folder; default ``results/<profile>/runs/<run name>``.
         stage1: refinement only: ``stage1(composite, mask, generators) -> image`` (the frozen
             stage-1 pipeline), used to fill the stage-1 cache if it is incomplete.
@@ -339,8 +349,12 @@ def ensure_trained(
                     key=stage1_key,
                     progress=progress,
                 )
-    # Models and data first: a missing weights folder fails before the run folder is touched.
-    spec = build_spec(cfg, recipe, stage1_cache=stage1_cache)
+    # Models and data first: a missing weights folder fails before the run folder is touched. The
+    # inpainting recipe fills its latent cache here, on the main process first.
+    with state.main_process_first():
+        spec = build_spec(
+            cfg, recipe, stage1_cache=stage1_cache, latent_cache_root=run_dir.parent.parent / "cache"
+        )
     if state.is_main_process:
         _prepare_folder(cfg, recipe, run_dir, h, stage1_key)
     state.wait_for_everyone()
