@@ -172,6 +172,7 @@ class PhotoCropConfig:
     source: Literal["builtin", "photo_set", "paths"] = "builtin"
     paths: tuple[str, ...] = ()
     stamps: bool = True
+    stamp_share: float = 0.25  # photo_set: about this share of crops come from stamps (scenes repeated)
     n_crops: int = 4096  # the fixed crop list (its order changes per epoch, the crops do not)
     upscales: tuple[int, ...] = (1, 2)  # content resized up by these, as inference sees it
     hflip: bool = True

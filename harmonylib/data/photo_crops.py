@@ -191,14 +191,22 @@ def photo_paths(crops: Any) -> list[PhotoLike]:
 
         found = [path for spec, path in available_photos()[0] if spec.split == "train"]
     elif crops.source == "photo_set":
-        try:
-            from harmonylib.data import photo_set
-        except ImportError as exc:
-            raise ImportError(
-                "pretraining crops: source 'photo_set' needs harmonylib.data.photo_set"
-            ) from exc
-        items = list(photo_set.scenes("train")) + (list(photo_set.stamps()) if crops.stamps else [])
-        found = [getattr(it, "path", it) for it in items]
+        # the train scenes of the vendored set (with the installed-package scenes it counts) and,
+        # if asked, its photographic stamps; val and test photos never enter pretraining
+        from harmonylib.data import photo_set
+        from harmonylib.data.builtin import available_photos
+
+        found = [path for spec, path in available_photos("vendored", ("train",))[0] if spec.split == "train"]
+        if crops.stamps:
+            root = photo_set.photo_root()
+            stamps = [Path(str(root / e.file)) for e in photo_set.stamps()]
+            # photos are drawn uniformly, so repeat the scenes until stamps (small cut-outs on a
+            # flat colour) make up about ``stamp_share`` of the crops, not ~90 % of them
+            share = float(crops.stamp_share)
+            if not 0.0 < share < 1.0:
+                raise ValueError(f"pretraining crops: stamp_share must lie in (0, 1), got {share}")
+            reps = max(1, round(len(stamps) * (1.0 - share) / (share * max(len(found), 1))))
+            found = [p for p in found for _ in range(reps)] + stamps
     else:
         found = []
         for pattern in crops.paths:
