@@ -66,6 +66,9 @@ def worker(args: argparse.Namespace) -> None:
     mask = (torch.rand(1, 1, size, size, generator=g) > 0.5).float()
     cond = torch.cat([image, mask], dim=1).to(device)  # (1, 4, H, W)
     tile = dict(tile_latent_size=args.tile, tile_overlap=args.overlap) if args.mode == "tiled" else {}
+    if args.mode == "pair":
+        _worker_pair(args, model, z, cond, device)
+        return
     # Where the time goes: wrap E_c and the skip decoder; the rest is noise, slicing and blending.
     split = {"ec_s": 0.0, "decoder_s": 0.0}
 
@@ -125,6 +128,44 @@ def worker(args: argparse.Namespace) -> None:
     print(json.dumps(result), flush=True)
 
 
+def _worker_pair(args: argparse.Namespace, model, z, cond, device) -> None:
+    """Untiled and tiled decodes alternated in one process, ``repeats`` times each; one JSON line.
+
+    On a shared machine the load drifts between subprocesses; alternating in one process exposes
+    both modes to the same load, so their ratio is steadier than that of two separate runs.
+    """
+    import statistics
+
+    import torch
+
+    from harmonylib.reproducibility import make_generator
+
+    tile = dict(tile_latent_size=args.tile, tile_overlap=args.overlap)
+    times: dict[str, list[float]] = {"untiled": [], "tiled": []}
+    for _ in range(args.repeats):
+        for mode, kw in (("untiled", {}), ("tiled", tile)):
+            start = time.perf_counter()
+            with torch.no_grad():
+                model.decode_with_cond(z, cond, generator=make_generator(2), **kw)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[mode].append(time.perf_counter() - start)
+    ratios = [t / u for u, t in zip(times["untiled"], times["tiled"], strict=True)]
+    print(
+        json.dumps(
+            {
+                "size": args.size,
+                "mode": "pair",
+                "times": times,
+                "pair_ratios": ratios,
+                "ratio_of_mins": min(times["tiled"]) / min(times["untiled"]),
+                "median_pair_ratio": statistics.median(ratios),
+            }
+        ),
+        flush=True,
+    )
+
+
 def _tile_layout(length: int, tile: int, overlap: int) -> tuple[list[int], int]:
     sys.path.insert(0, str(ROOT))
     from harmonylib.models.harmony_vae import HarmonyVAE
@@ -150,6 +191,11 @@ def main() -> None:
     ap.add_argument("--tile", type=int, default=64, help="tile side in latent px (64 = 512 px)")
     ap.add_argument("--overlap", type=int, default=None, help="tile overlap in latent px (default tile // 8)")
     ap.add_argument("--repeats", type=int, default=1, help="decodes per configuration; the fastest is kept")
+    ap.add_argument(
+        "--paired",
+        action="store_true",
+        help="also time untiled and tiled alternately in one process per size (steadier ratio on a busy machine)",
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--max-untiled", type=int, default=1024, help="skip untiled above this size on CPU")
@@ -169,6 +215,7 @@ def main() -> None:
         return
 
     results: list[dict] = []
+    pairs: dict[int, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             for mode in args.modes:
@@ -203,6 +250,22 @@ def main() -> None:
                     f"decode peak {res['decode_peak_mb']:7.0f} MB",
                     flush=True,
                 )
+            if args.paired and not (args.device == "cpu" and size > args.max_untiled):
+                cmd = [sys.executable, __file__, "--worker", "--size", str(size), "--mode", "pair"]
+                cmd += ["--tile", str(args.tile), "--overlap", str(args.overlap), "--device", args.device]
+                cmd += ["--threads", str(args.threads), "--repeats", str(args.repeats)]
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode == 0:
+                    pair = json.loads(proc.stdout.strip().splitlines()[-1])
+                    pairs[size] = pair
+                    print(
+                        f"{size:5d}px paired (alternating in one process, {args.repeats}×): untiled "
+                        f"{pair['times']['untiled']}, tiled {pair['times']['tiled']} s; tiled/untiled "
+                        f"ratio of mins {pair['ratio_of_mins']:.2f}, median pair ratio {pair['median_pair_ratio']:.2f}",
+                        flush=True,
+                    )
+                else:
+                    print(f"[fail] {size}px pair: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
             paths = [Path(tmp) / f"{size}_{m}.pt" for m in ("untiled", "tiled")]
             if all(p.exists() for p in paths):
                 import torch
@@ -254,6 +317,8 @@ def main() -> None:
                 f"(goal ≤ 1.25: {'met' if ratios[size]['time'] <= 1.25 else 'NOT met'}), "
                 f"decode peak {ratios[size]['peak']:.2f}×"
             )
+        if size in pairs:
+            line += f"; paired ratio {pairs[size]['median_pair_ratio']:.2f}×"
         print(line)
     summary = {}
     for m in args.modes:
@@ -285,6 +350,7 @@ def main() -> None:
                     "results": results,
                     "summary": summary,
                     "tiled_vs_untiled_ratios": ratios,
+                    "paired": pairs,
                 },
                 indent=2,
                 default=str,
