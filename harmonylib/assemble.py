@@ -37,12 +37,12 @@ from typing import Any
 import torch
 
 from harmonylib.config import Config, ConfigError, load_config, parse_overrides, to_dict
-from harmonylib.paths import resolve, results_dir
+from harmonylib.paths import package_path, resolve, results_dir
 
 DIRECTIONS = ("forward", "inverse")
 UNET_SOURCES = ("auto", "trained", "adopted")
 ASSEMBLY_FILE = "assembly.json"
-COMMITTED_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+COMMITTED_WEIGHTS_DIR = package_path("weights").resolve()
 
 
 class LatentSpaceMismatchWarning(UserWarning):
