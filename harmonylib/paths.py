@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.resources
 import os
 from pathlib import Path
+from typing import Any
 
 _MARKER = "pyproject.toml"
 PACKAGE = "harmonylib"
@@ -73,6 +74,22 @@ def relative_to_home(path: str | os.PathLike) -> str:
         return p.resolve().relative_to(root).as_posix()
     except ValueError:
         return p.as_posix()
+
+
+def portable(obj: Any) -> Any:
+    """``obj`` with every absolute path under the home (str or Path, nested in dicts, lists and
+    tuples) made relative by :func:`relative_to_home`; other values unchanged.
+
+    For records committed with the results (provenance, per-image CSVs): a rerun in another
+    clone then writes the same text.
+    """
+    if isinstance(obj, dict):
+        return {k: portable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(portable(v) for v in obj)
+    if isinstance(obj, os.PathLike) or (isinstance(obj, str) and obj.startswith(os.sep)):
+        return relative_to_home(obj)
+    return obj
 
 
 def results_dir(profile: str, kind: str = "") -> Path:
