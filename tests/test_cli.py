@@ -62,3 +62,14 @@ def test_python_m_aliases_stay(capsys):
         with pytest.raises(SystemExit) as exc:
             main(["--help"])
         assert exc.value.code == 0 and capsys.readouterr().out.startswith(f"usage: {prog}")
+
+
+def test_tables_merges_claims_and_writes_the_readme_block(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- results:start -->\nold\n<!-- results:end -->\n")
+    args = ["tables", "--profile", "smoke", "--results", str(tmp_path / "res"), "--readme", str(readme)]
+    assert cli.main([*args, "--check"]) == 1  # stale
+    assert cli.main(args) == 0
+    assert "none measured yet" in capsys.readouterr().err
+    assert "old" not in readme.read_text() and "No tables yet" in readme.read_text()
+    assert cli.main([*args, "--check"]) == 0
