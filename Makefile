@@ -3,6 +3,7 @@
 #   make test        the test suite (what CI runs)
 #   make reproduce   every notebook through papermill, in dependency order (PROFILE=mini|paper [DATA_ROOT=...] [JOBS=n])
 #   make pretrain-mini  the mini pretraining recipe (20-60 min on 2 cores) -> harmonylib/weights/mini
+#   make lock        rewrite requirements.lock (exact versions) from .venv, after a deliberate upgrade
 # Another torch build (e.g. CUDA): TORCH_SPEC='torch==2.13.0' PIP_TORCH_ARGS='--index-url <your wheel index>' make ...
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -13,16 +14,17 @@ PIP_TORCH_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.harmonylib-installed
 
-.PHONY: venv test test-slow table1 data lab lint style clean-results bench pretrain-mini reproduce
+.PHONY: venv test test-slow table1 data lab lint style clean-results bench pretrain-mini reproduce lock
 
 venv: $(STAMP)
 
-# torch goes first and alone, so that a bare "torch" requirement never pulls a CUDA build.
-$(STAMP): pyproject.toml
+# torch goes first and alone, so that a bare "torch" requirement never pulls a CUDA build; then the
+# exact versions of requirements.lock (which holds no torch), then the project itself.
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(PIP_TORCH_ARGS) "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -r requirements.lock -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (harmonylib)" >/dev/null
 	@touch $(STAMP)
 
@@ -87,6 +89,11 @@ reproduce: $(STAMP)
 	$(if $(filter mini,$(PROFILE)),$(BIN)/python -m harmonylib.readme --profile mini,@echo "README block left as is: it shows mini (python -m harmonylib.readme --profile $(PROFILE) to show $(PROFILE))")
 	@echo "executed notebooks: $(NB_OUT); claims: results/$(PROFILE)/claims.md"
 
+# The lock is the installed closure of harmonylib[dev] (torch left out); test_environment.py checks it
+# against pyproject.toml's ranges and environment.yml.
+lock: $(STAMP)
+	$(BIN)/python tools/lock.py requirements.lock
+
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
@@ -94,9 +101,9 @@ bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: $(STAMP)
-	$(BIN)/ruff check harmonylib tests benchmarks
-	$(BIN)/ruff format --check harmonylib tests benchmarks
+	$(BIN)/ruff check harmonylib tests benchmarks tools
+	$(BIN)/ruff format --check harmonylib tests benchmarks tools
 
 style: $(STAMP)
-	$(BIN)/ruff check --fix harmonylib tests benchmarks
-	$(BIN)/ruff format harmonylib tests benchmarks
+	$(BIN)/ruff check --fix harmonylib tests benchmarks tools
+	$(BIN)/ruff format harmonylib tests benchmarks tools

@@ -24,7 +24,6 @@ CLI uses by default.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -36,13 +35,14 @@ from typing import Any
 
 import torch
 
+from harmonylib.cli_format import Parser
 from harmonylib.config import Config, ConfigError, load_config, parse_overrides, to_dict
-from harmonylib.paths import resolve, results_dir
+from harmonylib.paths import package_path, resolve, results_dir
 
 DIRECTIONS = ("forward", "inverse")
 UNET_SOURCES = ("auto", "trained", "adopted")
 ASSEMBLY_FILE = "assembly.json"
-COMMITTED_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+COMMITTED_WEIGHTS_DIR = package_path("weights").resolve()
 
 
 class LatentSpaceMismatchWarning(UserWarning):
@@ -381,13 +381,9 @@ def save_assembled(
 # ---- command line --------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m harmonylib.assemble``; exit 0 written, 2 bad config or missing weights, 3 interrupted."""
-    ap = argparse.ArgumentParser(
-        prog="python -m harmonylib.assemble",
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def main(argv: list[str] | None = None, prog: str = "python -m harmonylib.assemble") -> int:
+    """``harmonylib assemble``; exit 0 written, 2 bad config or missing weights, 3 interrupted."""
+    ap = Parser(prog=prog, description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="mini", help="smoke, mini, paper, or a YAML path (default: mini)")
     ap.add_argument("--direction", default="forward", choices=DIRECTIONS)
     ap.add_argument("--no-harmony-vae", action="store_true", help="decode with the base VAE (DiffHarmony)")

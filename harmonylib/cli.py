@@ -1,9 +1,15 @@
-"""The ``harmonylib`` command line: one sub-command per concern, each owned by its module.
+"""The ``harmonylib`` command line: ``harmonylib <verb> [options]``, one verb per concern.
 
-Each module listed in ``_COMMANDS`` exposes ``add_parser(subparsers)``, which registers its
-sub-command and sets ``func`` (called with the parsed namespace, returning an exit code).
-Modules are imported lazily, so ``harmonylib --help`` stays fast and a broken optional
-module does not take the others down.
+A verb's module is imported only when that verb runs, so ``harmonylib --help`` stays fast, and a
+module that fails to import fails loudly, naming itself, instead of its verb vanishing. Two kinds
+of module serve a verb:
+
+- ``add_parser(subparsers)`` registers the verb and sets ``func`` (called with the parsed
+  namespace, returning an exit code);
+- ``main(argv, prog)`` parses its own arguments; the same function serves the
+  ``python -m harmonylib.X`` alias.
+
+Every verb's ``--help`` shows its defaults (:class:`harmonylib.cli_format.HelpFormatter`).
 """
 
 from __future__ import annotations
@@ -12,41 +18,79 @@ import argparse
 import importlib
 import sys
 
-# sub-command -> module that implements it
-_COMMANDS = {
-    "build-data": "harmonylib.data.builtin",
-    "lists": "harmonylib.data.iharmony4",
-    "shrink": "harmonylib.data.shrink",
-    "evaluate": "harmonylib.evaluation",
-    "harmonize": "harmonylib.harmonize_cli",
-    "augment": "harmonylib.augment",
-    "human-harmony": "harmonylib.data.human_harmony",
+from harmonylib.cli_format import Parser
+
+# verb -> (module, entry point: "add_parser" or the name of a main(argv, prog) function, summary)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "build-data": (
+        "harmonylib.data.builtin",
+        "add_parser",
+        "build the built-in dataset of a profile (smoke, mini)",
+    ),
+    "lists": (
+        "harmonylib.data.iharmony4",
+        "add_parser",
+        "validate iHarmony4 split lists; regenerate combined lists",
+    ),
+    "shrink": (
+        "harmonylib.data.shrink",
+        "add_parser",
+        "copy an iHarmony4 root with large subsets pre-shrunk",
+    ),
+    "augment": ("harmonylib.augment", "add_parser", "inverse-model data augmentation (§4.1)"),
+    "human-harmony": (
+        "harmonylib.data.human_harmony",
+        "add_parser",
+        "build the Human Harmony dataset (§4.2)",
+    ),
+    "pretrain": ("harmonylib.training.pretrain", "main", "the mini pretraining recipe (base weights)"),
+    "train": ("harmonylib.training.__main__", "main", "train one recipe of a profile (resumable)"),
+    "assemble": ("harmonylib.assemble", "main", "assemble a DiffHarmony(++) pipeline from trained runs"),
+    "harmonize": ("harmonylib.harmonize_cli", "add_parser", "harmonize composites with a pipeline"),
+    "evaluate": ("harmonylib.evaluation", "add_parser", "score a folder of predictions (MSE, PSNR, fMSE)"),
+    "tables": ("harmonylib.readme", "tables_main", "merge the claims and regenerate the README block"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="harmonylib", description="DiffHarmony++ replication: data, inference and evaluation."
+def _top_parser() -> argparse.ArgumentParser:
+    """The verbs and their summaries, without importing any verb's module."""
+    parser = Parser(
+        prog="harmonylib",
+        description="DiffHarmony++ replication: data, training, inference, evaluation and tables.\n"
+        "`harmonylib VERB --help` gives a verb's options.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in _COMMANDS.values():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue  # not built yet
-        mod.add_parser(sub)
+    sub = parser.add_subparsers(dest="command", metavar="VERB")
+    for verb, (_, _, summary) in COMMANDS.items():
+        sub.add_parser(verb, help=summary, add_help=False)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+def load_command(verb: str):
+    """The module that serves ``verb``. An import error is re-raised, after a line naming it."""
+    module = COMMANDS[verb][0]
     try:
+        return importlib.import_module(module)
+    except Exception as exc:
+        print(f"harmonylib {verb}: cannot import {module}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        top = _top_parser()
+        top.parse_args(argv)  # --help exits 0; an unknown verb exits 2 with argparse's message
+        top.print_help()
+        return 2
+    verb = argv[0]
+    mod = load_command(verb)
+    entry = COMMANDS[verb][1]
+    try:
+        if entry != "add_parser":
+            return int(getattr(mod, entry)(argv[1:], prog=f"harmonylib {verb}") or 0)
+        parser = Parser(prog="harmonylib")
+        mod.add_parser(parser.add_subparsers(dest="command", metavar="VERB"))
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -22,7 +22,9 @@ from typing import Any, Literal
 
 import yaml
 
-PROFILES_DIR = Path(__file__).parent / "profiles"
+from harmonylib.paths import package_path
+
+PROFILES_DIR = package_path("profiles")
 
 SUBSETS = ("HCOCO", "HAdobe5k", "HFlickr", "Hday2night")
 

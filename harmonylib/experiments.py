@@ -53,7 +53,7 @@ from harmonylib.config import Config, load_config, to_dict
 from harmonylib.evaluation import GroundTruthCache, aggregate, aggregate_by_fg_bins, evaluate_predictions
 from harmonylib.inference import InferenceSettings, is_complete, predict_split
 from harmonylib.io import atomic_path, atomic_save_image, atomic_write_json
-from harmonylib.paths import resolve, results_dir
+from harmonylib.paths import relative_to_home, resolve, results_dir
 
 STEPS = 5  # paper §5.2: 5 Euler-ancestral steps
 IHARMONY4 = "iHarmony4"
@@ -490,7 +490,8 @@ def score(
     samples = exp.samples if samples is None else samples
     preds = predictions_for(exp, arm, samples, dataset)
     df = evaluate_predictions(samples, preds, exp.cfg.eval, cache=exp.cache, progress=exp.progress)
-    df["predictions"] = str(preds) if isinstance(preds, (str, os.PathLike)) else "<composites>"
+    # relative to the home: the committed CSV must not depend on where the clone lies
+    df["predictions"] = relative_to_home(preds) if isinstance(preds, (str, os.PathLike)) else "<composites>"
     slug = f"{table}_{dataset.replace(' ', '')}_{name}_{arm.label()}".replace(" ", "_").replace("/", "-")
     with atomic_path(exp.per_image_dir / f"{slug}.csv") as tmp:
         df.to_csv(tmp, index=False)

@@ -28,6 +28,7 @@ from PIL import Image  # noqa: E402
 
 from harmonylib import metrics  # noqa: E402
 from harmonylib.io import atomic_path, atomic_write_json, load_mask_l, load_rgb  # noqa: E402
+from harmonylib.paths import relative_to_home  # noqa: E402
 
 FG_BIN_EDGES = tuple(hi for _, hi in metrics.FG_BINS[:-1])  # (0.05, 0.15)
 
@@ -321,7 +322,11 @@ def plot_comparison_grid(
                 ax.set_ylabel(str(row.get("name", r)), fontsize=6)
             src = row[key]
             sources.append(
-                (str(row.get("name", r)), key, "<image>" if isinstance(src, Image.Image) else str(src))
+                (
+                    str(row.get("name", r)),
+                    key,
+                    "<image>" if isinstance(src, Image.Image) else relative_to_home(src),
+                )
             )
     fig.tight_layout()
     if out is not None:

@@ -6,13 +6,19 @@
 
 Each image gets its own seed, ``derive_seed(seed, image name)``, so a result depends neither on
 the order nor on the batch. Existing outputs are skipped (resume); every file is written
-atomically. Without ``--pipeline`` the mini-profile pipeline ``results/mini/runs/pipeline`` is
-used, which ``python -m harmonylib.assemble --profile mini`` writes.
+atomically. Without ``--pipeline`` the mini-profile pipeline ``results/mini/runs/pipeline`` under
+the project home is used (``$HARMONYLIB_HOME``, else the clone you are in, else the current
+folder), which ``harmonylib assemble --profile mini`` writes.
+
+A mistake in the arguments (a missing input, an output that cannot be written, a --size that is
+not a multiple of 8) ends with one line naming the path and the problem, and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -124,7 +130,21 @@ def load_pipeline(args: argparse.Namespace):
     return pipe
 
 
+def _check_outputs(args: argparse.Namespace, jobs: list[Job]) -> None:
+    """Fail before loading any model if an output cannot be written (``OutputPathError``)."""
+    from harmonylib.io import check_image_output, check_output_path
+
+    if args.out:
+        check_image_output(args.out, "--out")
+    else:
+        check_output_path(Path(args.out_dir) / "x", "--out-dir")
+        if jobs:  # one name checks the extension for all: they share it
+            check_image_output(jobs[0].out, "--ext")
+
+
 def _jobs(args: argparse.Namespace) -> list[Job]:
+    if args.size is not None and (args.size <= 0 or args.size % 8):
+        raise ValueError(f"--size {args.size}: must be a positive multiple of 8 (the VAE downsamples by 8)")
     ext = "." + args.ext.lstrip(".")
     modes = [bool(args.image or args.mask or args.out), bool(args.input_dir or args.mask_dir),
              bool(args.iharmony4_root)]  # fmt: skip
@@ -148,9 +168,12 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
 
 def run(args: argparse.Namespace) -> int:
     """Harmonize every job; return 0, 1 if some inputs could not be read, 2 on a usage error."""
+    from harmonylib.io import OutputPathError
+
     try:
         jobs = _jobs(args)
-    except (ValueError, FileNotFoundError) as exc:
+        _check_outputs(args, jobs)
+    except (ValueError, FileNotFoundError, OutputPathError) as exc:
         print(f"harmonize: {exc}", file=sys.stderr)
         return 2
     todo = [j for j in jobs if args.overwrite or not j.out.exists()]
@@ -159,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"harmonize: all {len(jobs)} outputs exist; nothing to do (--overwrite to redo)")
         return 0
     try:
-        pipe = load_pipeline(args)
+        with _diffusers_progress(enabled=not args.quiet):
+            pipe = load_pipeline(args)
     except (FileNotFoundError, ValueError, TypeError, ImportError) as exc:
         print(f"harmonize: {exc}", file=sys.stderr)
         return 2
@@ -180,7 +204,8 @@ def run(args: argparse.Namespace) -> int:
         batch, images, masks = [], [], []
         for job in todo[start : start + args.batch_size]:
             try:
-                images.append(load_rgb(job.image))
+                with _our_warnings(bar, []):  # a transparent composite: the message names the file
+                    images.append(load_rgb(job.image))
                 masks.append(load_mask_l(job.mask))
                 batch.append(job)
             except ImageReadError as exc:
@@ -191,8 +216,7 @@ def run(args: argparse.Namespace) -> int:
         if not batch:
             continue
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("always")
+            with _our_warnings(bar, batch):
                 outputs = harmonize_batch(
                     pipe, images, masks, [j.name for j in batch], settings,
                     refine=None,  # the pipeline's own: refine when it holds a refinement UNet
@@ -204,14 +228,61 @@ def run(args: argparse.Namespace) -> int:
             bar.update(len(batch))
             continue
         for job, img in zip(batch, outputs, strict=True):
-            atomic_save_image(job.out, img)
+            try:
+                atomic_save_image(job.out, img)
+            except OutputPathError as exc:  # e.g. the disk filled up: stop, naming the file
+                bar.close()
+                print(f"harmonize: {exc}", file=sys.stderr)
+                return 2
             done += 1
         bar.update(len(batch))
     bar.close()
-    print(f"harmonize: wrote {done}, skipped {skipped} existing, failed {len(failed)}")
+    if not args.quiet or failed:
+        print(f"harmonize: wrote {done}, skipped {skipped} existing, failed {len(failed)}")
     for msg in failed:
         print(f"  failed: {msg}", file=sys.stderr)
     return 1 if failed else 0
+
+
+@contextlib.contextmanager
+def _diffusers_progress(enabled: bool):
+    """diffusers' own "Loading pipeline components" bar, off while ``enabled`` is False."""
+    from diffusers.utils import logging as dlogging
+
+    was = dlogging.is_progress_bar_enabled()
+    (dlogging.enable_progress_bar if enabled else dlogging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (dlogging.enable_progress_bar if was else dlogging.disable_progress_bar)()
+
+
+@contextlib.contextmanager
+def _our_warnings(bar, batch: list[Job]):
+    """Print the warnings about the user's inputs (``UserWarning``s), one line each, with the file.
+
+    The pipeline names an input by its index (``mask_image[1]``); it is replaced by the file.
+    Other categories (a library's ``DeprecationWarning``) keep Python's default filters, which
+    hide them: they are not the user's business.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            yield
+        finally:
+            caught = list(caught)
+    # back under the caller's warning machinery: what is not ours goes where it would have gone
+    ours = [w for w in caught if issubclass(w.category, UserWarning)]
+    for w in caught:
+        if not issubclass(w.category, UserWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    for w in ours:
+        msg = str(w.message)
+        m = re.search(r"(image|mask_image)\[(\d+)\]", msg)
+        if m and int(m.group(2)) < len(batch):
+            job = batch[int(m.group(2))]
+            msg = f"{job.mask if m.group(1) == 'mask_image' else job.image}: {msg}"
+        bar.write(f"harmonize: warning: {msg}", file=sys.stderr)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -251,7 +322,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      help="keep_aspect: shorter side -> --size, output at input size; square: squash to "
                           "--size x --size as the authors (parity)")  # fmt: skip
     opt.add_argument(
-        "--size", type=int, default=None, help="processing size (default: the UNet's, 512 for SD)"
+        "--size",
+        type=int,
+        default=None,
+        help="processing size in pixels, a multiple of 8 (the VAE downsamples by 8); "
+        "default: the UNet's, 512 for SD",
     )
     opt.add_argument(
         "--resize-to-input", action="store_true", help="square mode: resize the result back to the input size"
@@ -268,5 +343,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     opt.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     opt.add_argument("--dtype", default="fp32", choices=sorted(_DTYPES), help="weights dtype (default: fp32)")
     opt.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
-    opt.add_argument("--quiet", action="store_true", help="no progress bar")
+    opt.add_argument("--quiet", action="store_true", help="no progress bars, no summary; errors and "
+                     "warnings about the inputs still go to stderr")  # fmt: skip
     p.set_defaults(func=run)

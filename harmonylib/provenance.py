@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from harmonylib.paths import project_root
+from harmonylib.paths import portable, project_root
 
 _PACKAGES = (
     "harmonylib",
@@ -99,14 +99,19 @@ def provenance(
         seeds: every seed that fed the result.
         files: name -> path of checkpoints, test lists and other inputs; each is hashed.
         extra: anything else worth keeping (e.g. the notebook's name).
+
+    Paths under the project home are stored relative to it (:func:`harmonylib.paths.portable`),
+    so that the committed record does not depend on where the clone lies.
     """
-    return {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "git_sha": git_sha(),
-        "packages": package_versions(),
-        "device": device_description(),
-        "config": config or {},
-        "seeds": seeds or {},
-        "sha256": {k: sha256_tree(v) for k, v in (files or {}).items() if Path(v).exists()},
-        **extra,
-    }
+    return portable(
+        {
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "git_sha": git_sha(),
+            "packages": package_versions(),
+            "device": device_description(),
+            "config": config or {},
+            "seeds": seeds or {},
+            "sha256": {k: sha256_tree(v) for k, v in (files or {}).items() if Path(v).exists()},
+            **extra,
+        }
+    )

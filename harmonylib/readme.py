@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from harmonylib import tables
+from harmonylib.cli_format import Parser
 from harmonylib.io import atomic_write_text
 from harmonylib.paths import project_root, results_dir
 
@@ -208,14 +209,47 @@ def update_readme(readme: str | os.PathLike, block: str) -> bool:
     return True
 
 
-def main(argv: list[str] | None = None) -> int:
+def _add_block_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--profile", default="mini", help="whose results the block shows")
+    ap.add_argument(
+        "--results", default=None, help="results root (default: results/<profile> under the home)"
+    )
+    ap.add_argument("--readme", default=None, help="README to update (default: README.md under the home)")
+    ap.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if the README is not up to date"
+    )
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m harmonylib.readme") -> int:
     """``python -m harmonylib.readme --profile mini``: regenerate the README's results block."""
-    ap = argparse.ArgumentParser(prog="python -m harmonylib.readme", description=__doc__.splitlines()[0])
-    ap.add_argument("--profile", default="mini")
-    ap.add_argument("--results", default=None, help="results root (default results/<profile>)")
-    ap.add_argument("--readme", default=str(project_root() / "README.md"))
-    ap.add_argument("--check", action="store_true", help="exit 1 if the README is not up to date")
+    ap = Parser(prog=prog, description=__doc__.splitlines()[0])
+    _add_block_arguments(ap)
+    return _readme_block(ap.parse_args(argv))
+
+
+def tables_main(argv: list[str] | None = None, prog: str = "harmonylib tables") -> int:
+    """``harmonylib tables``: merge the claims measurements, then regenerate the README block.
+
+    The notebooks write the tables themselves; this is the step ``make reproduce`` runs last, for
+    the claims measured by notebooks that finished side by side.
+    """
+    ap = Parser(
+        prog=prog, description="Merge a profile's claims measurements, then regenerate the README block."
+    )
+    _add_block_arguments(ap)
+    ap.add_argument("--no-claims", action="store_true", help="leave claims.md and claims.csv as they are")
     args = ap.parse_args(argv)
+    if not args.no_claims and not args.check:
+        from harmonylib.experiments import update_claims
+
+        res = Path(args.results) if args.results else results_dir(args.profile)
+        written = update_claims(res)
+        print(f"{res}: claims {'merged' if written else 'none measured yet'}", file=sys.stderr)
+    return _readme_block(args)
+
+
+def _readme_block(args: argparse.Namespace) -> int:
+    args.readme = args.readme or str(project_root() / "README.md")
     block = results_block(args.profile, args.results)
     if args.check:
         text = Path(args.readme).read_text()

@@ -40,9 +40,10 @@ import pandas as pd
 
 from harmonylib import provenance as _prov
 from harmonylib.io import atomic_write_json, atomic_write_text
+from harmonylib.paths import package_path
 from harmonylib.provenance import sha256_file
 
-REPORTED_DIR = Path(__file__).parent / "reported"  # shipped as package data (reported/*.csv)
+REPORTED_DIR = package_path("reported")  # shipped as package data (reported/*.csv)
 METRICS = ("PSNR", "MSE", "fMSE", "N_samples")
 STATUSES = ("reported", "missing", "nan", "derived")
 NOT_IN_PAPER = "not in paper"  # reported_status of a measured row the paper does not have

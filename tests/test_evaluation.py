@@ -331,7 +331,6 @@ def _run_cli(argv):
 
 
 def test_cli_with_the_real_reader(fixture_dir, tmp_path, capsys):
-    pytest.importorskip("harmonylib.data.iharmony4", reason="dataset reader not built yet")
     out = tmp_path / "res" / "ours.csv"
     rc = _run_cli(
         [

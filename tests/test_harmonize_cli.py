@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +15,8 @@ from PIL import Image
 
 from harmonylib.cli import main
 from harmonylib.models.tiny import build_tiny_pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +150,98 @@ def test_builtin_smoke_data(pipeline_dir, tmp_path, smoke_data_root):
                "--split", "test", "--out-dir", str(out), "--steps", "1", "--batch-size", "8", "--quiet"])  # fmt: skip
     assert rc == 0
     assert len(list(out.glob("*.png"))) >= 8
+
+
+# ---- a user's mistakes: one line naming the path and the problem, exit status 2 ----------------
+
+
+def _one(pipeline_dir, comp, masks, *extra):
+    return ["harmonize", "--pipeline", str(pipeline_dir), "--image", str(comp / "img0_1_1.jpg"),
+            "--mask", str(masks / "img0_1_1.png"), "--quiet", *extra]  # fmt: skip
+
+
+def _single_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_output_inside_a_file(pipeline_dir, tmp_path, capsys):
+    comp, masks = _write_pairs(tmp_path, sizes=((32, 32),))
+    target = comp / "img0_1_1.jpg" / "o.png"
+    assert main(_one(pipeline_dir, comp, masks, "--out", str(target))) == 2
+    assert (
+        _single_error_line(capsys)
+        == f"harmonize: --out {target}: {comp / 'img0_1_1.jpg'} is a file, not a folder"
+    )
+    rc = main(["harmonize", "--pipeline", str(pipeline_dir), "--input-dir", str(comp), "--mask-dir", str(masks),
+               "--out-dir", str(comp / "img0_1_1.jpg"), "--quiet"])  # fmt: skip
+    assert rc == 2 and "is a file, not a folder" in _single_error_line(capsys)
+
+
+def test_output_in_an_unwritable_folder(pipeline_dir, tmp_path, capsys, monkeypatch):
+    comp, masks = _write_pairs(tmp_path, sizes=((32, 32),))
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access = os.access  # root writes anywhere: simulate the refusal a user would meet
+    monkeypatch.setattr(os, "access", lambda p, m: False if Path(p) == ro else real_access(p, m))
+    assert main(_one(pipeline_dir, comp, masks, "--out", str(ro / "o.png"))) == 2
+    assert _single_error_line(capsys) == f"harmonize: --out {ro / 'o.png'}: folder {ro} is not writable"
+
+
+def test_output_without_an_extension(pipeline_dir, tmp_path, capsys):
+    comp, masks = _write_pairs(tmp_path, sizes=((32, 32),))
+    assert main(_one(pipeline_dir, comp, masks, "--out", str(tmp_path / "result"))) == 2
+    assert "result: no file extension" in _single_error_line(capsys)
+    rc = main(["harmonize", "--pipeline", str(pipeline_dir), "--input-dir", str(comp), "--mask-dir", str(masks),
+               "--out-dir", str(tmp_path / "o"), "--ext", "nope", "--quiet"])  # fmt: skip
+    assert rc == 2 and ".nope is not an image format" in _single_error_line(capsys)
+    assert not (tmp_path / "result").exists() and not (tmp_path / "o").exists()
+
+
+def test_size_rule_is_in_help_and_enforced(pipeline_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["harmonize", "--help"])
+    assert "multiple of 8" in " ".join(capsys.readouterr().out.split())
+    comp, masks = _write_pairs(tmp_path, sizes=((32, 32),))
+    assert main(_one(pipeline_dir, comp, masks, "--out", str(tmp_path / "o.png"), "--size", "300")) == 2
+    assert _single_error_line(capsys).startswith("harmonize: --size 300: must be a positive multiple of 8")
+
+
+def test_outputs_have_the_usual_permissions(pipeline_dir, tmp_path):
+    comp, masks = _write_pairs(tmp_path, sizes=((32, 32),))
+    old = os.umask(0o022)
+    try:
+        assert main(_one(pipeline_dir, comp, masks, "--out", str(tmp_path / "o.png"), "--steps", "1")) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "o.png").stat().st_mode) == 0o644
+
+
+def test_transparent_composite_warns_naming_the_file(pipeline_dir, tmp_path, capsys):
+    comp, masks = _write_pairs(tmp_path, sizes=((32, 32),))
+    rgba = np.full((32, 32, 4), 200, np.uint8)
+    rgba[..., 3] = 100  # semi-transparent everywhere
+    Image.fromarray(rgba, "RGBA").save(comp / "t.png")
+    rc = main(["harmonize", "--pipeline", str(pipeline_dir), "--image", str(comp / "t.png"), "--mask",
+               str(masks / "img0_1_1.png"), "--out", str(tmp_path / "o.png"), "--steps", "1", "--quiet"])  # fmt: skip
+    assert rc == 0
+    line = _single_error_line(capsys)
+    assert line.startswith(f"harmonize: warning: {comp / 't.png'}: 1024 of 1024 pixels are transparent")
+
+
+def test_quiet_is_quiet(pipeline_dir, tmp_path):
+    """A real process, so that diffusers' loading bar and Python's warning filters are the user's."""
+    comp, masks = _write_pairs(tmp_path, sizes=((32, 32),))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("PYTHONWARNINGS", None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "harmonylib",
+        *_one(pipeline_dir, comp, masks, "--out", str(tmp_path / "o.png")),
+    ]
+    res = subprocess.run([*cmd, "--steps", "1"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "" and res.stderr == ""
+    assert (tmp_path / "o.png").is_file()

@@ -13,15 +13,19 @@ written; run the same command again to resume).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from harmonylib.cli_format import Parser
 from harmonylib.config import ConfigError, load_config, parse_overrides
 from harmonylib.training.recipes import RECIPES
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m harmonylib.training", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "python -m harmonylib.training") -> int:
+    """``harmonylib train``: train one recipe of a profile; exit 0 done, 2 bad input, 3 interrupted."""
+    ap = Parser(
+        prog=prog,
+        description="Train one recipe of a profile; a finished run is reused, a stopped one resumed.",
+    )
     ap.add_argument("--profile", default="mini", help="smoke, mini, paper, or a YAML path")
     ap.add_argument("--recipe", required=True, choices=RECIPES)
     ap.add_argument(

@@ -41,7 +41,6 @@ committed folder; ``--profile smoke --out DIR`` is the CI-size run.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import shutil
@@ -334,10 +333,10 @@ def pretrain_mini(
     return record
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m harmonylib.training.pretrain", description=__doc__.splitlines()[0]
-    )
+def main(argv: list[str] | None = None, prog: str = "python -m harmonylib.training.pretrain") -> int:
+    from harmonylib.cli_format import Parser
+
+    ap = Parser(prog=prog, description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="mini", help="smoke, mini, or a YAML path")
     ap.add_argument("--out", default=None, help="output folder (default: the profile's pretrain.out_dir)")
     ap.add_argument("--runs-dir", default=None, help="run folders (default results/<profile>/runs/pretrain)")
