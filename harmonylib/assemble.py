@@ -311,7 +311,8 @@ def assemble_pipeline(
     from harmonylib.pipeline import DiffHarmonyPipeline
 
     asm = assemble_components(cfg, direction, harmony_vae, out_dir, unet=unet, progress=progress, cpu=cpu)
-    pipe = DiffHarmonyPipeline(**asm.components, direction=direction)
+    # the profile's R_inf "1024" rung is what a call without a size gets (the UNet trains at "512")
+    pipe = DiffHarmonyPipeline(**asm.components, direction=direction, default_size=cfg.ladder.r_inf_high)
     pipe.set_progress_bar_config(disable=not progress)
     pipe.assembly_sources = asm.sources  # a plain attribute: not a component, not saved by diffusers
     return pipe

@@ -325,8 +325,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--size",
         type=int,
         default=None,
-        help="processing size in pixels, a multiple of 8 (the VAE downsamples by 8); "
-        "default: the UNet's, 512 for SD",
+        help="processing size in pixels, a multiple of 8 (the VAE downsamples by up to 8); default: the "
+        "size the pipeline records, its profile's R_inf '1024' rung (1024 px paper, 128 px mini), else "
+        "the UNet's training size",
     )
     opt.add_argument(
         "--resize-to-input", action="store_true", help="square mode: resize the result back to the input size"

@@ -276,6 +276,11 @@ class _Sample:
     empty: bool
 
 
+def vae_scale(vae: Any) -> int:
+    """Pixels per latent pixel of a VAE (2 ** (levels - 1))."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
 class DiffHarmonyPipeline(DiffusionPipeline):
     r"""Image harmonization with DiffHarmony (SD VAE) or DiffHarmony++ (Harmony-VAE).
 
@@ -293,6 +298,10 @@ class DiffHarmonyPipeline(DiffusionPipeline):
         direction (``"forward"`` or ``"inverse"``): what the models were trained for; recorded in
             ``model_index.json``. Inverse models (paper §4) take the *real* image and produce a
             composite.
+        default_size (int, optional): the processing size when a call gives none, recorded in
+            ``model_index.json``. DiffHarmony trains at 512 but infers at 1024 (paper §5.2), so the
+            assembled pipelines record their profile's R_inf "1024" rung (``cfg.ladder``). None:
+            ``unet.config.sample_size * vae_scale_factor`` (the UNet's training size, 512 for SD).
     """
 
     model_cpu_offload_seq = "text_encoder->vae->unet->refinement_unet"
@@ -310,6 +319,7 @@ class DiffHarmonyPipeline(DiffusionPipeline):
         tokenizer: Any = None,
         text_encoder: Any = None,
         direction: str = "forward",
+        default_size: int | None = None,
     ):
         super().__init__()
         if not isinstance(vae, (AutoencoderKL, HarmonyVAE)):
@@ -347,18 +357,26 @@ class DiffHarmonyPipeline(DiffusionPipeline):
             tokenizer=tokenizer,
             text_encoder=text_encoder,
         )
-        self.register_to_config(direction=direction)
+        if default_size is not None and (int(default_size) <= 0 or int(default_size) % vae_scale(vae)):
+            raise ValueError(
+                f"default_size {default_size} must be a positive multiple of the VAE's scale factor {vae_scale(vae)}"
+            )
+        self.register_to_config(direction=direction, default_size=None if default_size is None else int(default_size))
 
     # ---- properties ----------------------------------------------------------------------------
 
     @property
     def vae_scale_factor(self) -> int:
         """Image pixels per latent pixel (8 for SD)."""
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+        return vae_scale(self.vae)
 
     @property
     def default_sample_size(self) -> int:
-        """Default processing size: ``unet.config.sample_size * vae_scale_factor`` (512 for SD)."""
+        """Default processing size: ``default_size`` when recorded, else the UNet's training size
+        ``unet.config.sample_size * vae_scale_factor`` (512 for SD)."""
+        recorded = getattr(self.config, "default_size", None)
+        if recorded is not None:
+            return int(recorded)
         return int(self.unet.config.sample_size) * self.vae_scale_factor
 
     @property

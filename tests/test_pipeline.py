@@ -64,6 +64,23 @@ def test_components_and_defaults(pipe):
     assert "unet" in DiffHarmonyPipeline.model_cpu_offload_seq
 
 
+def test_recorded_default_size_survives_save_and_load(tmp_path):
+    """A pipeline records its R_inf '1024' rung as its default size; a call without size uses it."""
+    p = build_tiny_pipeline()
+    c = p.components
+    rec = DiffHarmonyPipeline(**{k: v for k, v in c.items() if v is not None}, default_size=128)
+    assert rec.default_sample_size == 128 and p.default_sample_size == 64
+    rec.save_pretrained(tmp_path / "p")
+    back = DiffHarmonyPipeline.from_pretrained(tmp_path / "p")
+    assert back.config.default_size == 128 and back.default_sample_size == 128
+    img, m = _image(40, 40), _mask(40, 40)
+    a = back(img, m, generator=make_generator(0), size_mode="square", output_type="np").images
+    b = back(img, m, generator=make_generator(0), size=128, size_mode="square", output_type="np").images
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="multiple of the VAE's scale factor 8"):
+        DiffHarmonyPipeline(**{k: v for k, v in c.items() if v is not None}, default_size=100)
+
+
 def test_output_types_and_sizes(pipe):
     img, m = _image(40, 72), _mask(40, 72)
     out = pipe(img, m, generator=make_generator(0))
