@@ -14,7 +14,7 @@ PIP_TORCH_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.harmonylib-installed
 
-.PHONY: venv test test-slow table1 data lab lint style clean-results bench pretrain-mini reproduce lock
+.PHONY: venv test test-slow table1 data lab lint style clean-results bench pretrain-mini retrain reproduce lock
 
 venv: $(STAMP)
 
@@ -45,6 +45,11 @@ table1: $(STAMP)
 # Resumable; finished stages are reused. CI runs the same recipe with --profile smoke --out DIR.
 pretrain-mini: $(STAMP)
 	$(BIN)/python -m harmonylib.training.pretrain --profile mini
+
+# The released mini checkpoints (forward UNet, Harmony-VAE seeds) re-made from the base weights in
+# results/$(PROFILE)/runs/retrain (resumable), every file's SHA-256 compared with the committed ones.
+retrain: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/python -m harmonylib.retrain --profile mini
 
 # ---- make reproduce ----------------------------------------------------------------------------
 # Every notebook through papermill, in dependency order (a DAG, not numeric order), executed copies

@@ -200,10 +200,14 @@ def harmony_vae_run(exp: Experiment, seed: int, variant: str = PAPER_VARIANT):
     """The finished Harmony-VAE run of ``variant`` trained with ``seed`` (trained if missing)."""
     from harmonylib.training.runs import ensure_trained
 
+    from harmonylib.release import install_released
+
     cfg = with_seed(exp.cfg, seed, variant)
-    return ensure_trained(
-        cfg, "harmony_vae", run_dir=_run_dir(exp, cfg, "harmony_vae"), progress=exp.progress
-    )
+    run_dir = _run_dir(exp, cfg, "harmony_vae")
+    # a released checkpoint of exactly this run (same run hash) is used as it is, as users use the
+    # authors' released weights; `make retrain` re-makes it and checks its hash
+    install_released(cfg, run_dir)
+    return ensure_trained(cfg, "harmony_vae", run_dir=run_dir, progress=exp.progress)
 
 
 def pixel_baseline_run(exp: Experiment, seed: int):

@@ -103,6 +103,17 @@ def load_pipeline(args: argparse.Namespace):
     from harmonylib.pipeline import DiffHarmonyPipeline
 
     dtype = getattr(torch, _DTYPES[args.dtype])
+    if not args.pipeline and not (args.unet or args.harmony_vae or args.vae):
+        # the committed mini release: no training, no run folder, works from any folder
+        from harmonylib.release import ReleaseError, released_pipeline
+
+        try:
+            pipe = released_pipeline("mini").to(dtype=dtype)
+        except ReleaseError as exc:
+            raise FileNotFoundError(str(exc)) from exc
+        pipe.to(args.device)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
     folder = Path(args.pipeline) if args.pipeline else default_pipeline_dir()
     if not folder.is_dir():
         if args.pipeline:
@@ -293,7 +304,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--pipeline", metavar="DIR", help="saved pipeline folder (default: results/mini/runs/pipeline), "
+    p.add_argument("--pipeline", metavar="DIR", help="saved pipeline folder (default: the committed mini release, "
+                   "harmonylib/weights/mini: base VAE + Harmony-VAE seed 0 + forward UNet), "
                    "or the authors' SD-inpainting base folder together with --unet/--harmony-vae/--vae")  # fmt: skip
     p.add_argument("--unet", metavar="DIR", help="authors' layout: fine-tuned UNet folder")
     p.add_argument("--harmony-vae", metavar="DIR", help="authors' layout: Harmony-VAE (condition_vae) folder")

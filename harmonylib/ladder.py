@@ -17,7 +17,14 @@ from fractions import Fraction
 from harmonylib.config import Config
 
 #: Rungs that pass through the VAE (their ratio is the latent one); the rest are pixel models.
-LATENT_RUNGS = ("harmony_vae_train", "unet_train", "refinement_stage1", "table2_inference", "r_inf_low", "r_inf_high")
+LATENT_RUNGS = (
+    "harmony_vae_train",
+    "unet_train",
+    "refinement_stage1",
+    "table2_inference",
+    "r_inf_low",
+    "r_inf_high",
+)
 PIXEL_RUNGS = ("hdnet", "refinement")
 
 
@@ -58,7 +65,9 @@ def check_ladder(cfg: Config) -> list[str]:
     for rung in LATENT_RUNGS:
         size = getattr(cfg.ladder, rung)
         if size % cfg.ladder.vae_scale_factor:
-            problems.append(f"{cfg.profile}: {rung} = {size} px is not a multiple of f{cfg.ladder.vae_scale_factor}")
+            problems.append(
+                f"{cfg.profile}: {rung} = {size} px is not a multiple of f{cfg.ladder.vae_scale_factor}"
+            )
     return problems
 
 

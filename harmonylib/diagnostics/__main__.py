@@ -12,9 +12,9 @@ def _n(text: str) -> int | None:
     return None if text == "all" else int(text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m harmonylib.diagnostics") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m harmonylib.diagnostics",
+        prog=prog,
         description="UNet x0 error per noise level vs copying the composite, autoencoder ceilings per "
         "inference size, and the pixel baseline vs the composite, on each split.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -66,10 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m harmonylib.diagnostics") -> int:
     from harmonylib.config import ConfigError, parse_overrides
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         st = DiagnosticsSettings(
             splits=tuple(args.splits) if args.splits else None, n=args.n,
