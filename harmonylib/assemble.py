@@ -122,20 +122,23 @@ def unet_prompt_embeds(cfg: Config) -> torch.Tensor:
 
 
 def adopted_unet_dir(cfg: Config) -> Path | None:
-    """The committed forward UNet that the profile adopts, or None.
+    """The released forward UNet that the profile adopts (``train.unet.adopt``), or None.
 
-    Adopted = ``train.unet.init`` lies under ``harmonylib/weights/`` (weights committed with the
-    package, already trained for forward harmonization), as the paper adopts DiffHarmony's
-    pretrained UNet (§5.2). An ``init`` elsewhere (e.g. SD-inpainting) is a starting point to
-    fine-tune, not a harmonization UNet.
+    The paper adopts DiffHarmony's released UNet as it is (§5.2); the mini profile adopts its own
+    released one (``harmonylib/weights/mini/unet``). ``train.unet.init`` (SD-inpainting or its mini
+    stand-in) is a starting point to train from, never a harmonization UNet.
+
+    Raises:
+        FileNotFoundError: ``adopt`` names a folder without a UNet ``config.json``.
     """
-    init = cfg.train.unet.init
-    if init is None:
+    adopt = cfg.train.unet.adopt
+    if adopt is None:
         return None
-    p = resolve(init).resolve()
-    if COMMITTED_WEIGHTS_DIR not in (p, *p.parents):
-        return None
-    return p / "unet" if (p / "unet" / "config.json").is_file() else p
+    p = resolve(adopt).resolve()
+    folder = p / "unet" if (p / "unet" / "config.json").is_file() else p
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"train.unet.adopt = {adopt!r}: {folder} holds no UNet config.json")
+    return folder
 
 
 def _tree_stamp(folder: Path) -> list:
@@ -210,8 +213,8 @@ def assemble_components(
     adopted = adopted_unet_dir(cfg) if direction == "forward" else None
     if unet == "adopted" and adopted is None:
         raise ValueError(
-            "unet='adopted' needs direction='forward' and train.unet.init pointing at committed weights "
-            f"under {COMMITTED_WEIGHTS_DIR} (got init={cfg.train.unet.init!r}, direction={direction!r})"
+            "unet='adopted' needs direction='forward' and train.unet.adopt naming a released UNet folder "
+            f"(got adopt={cfg.train.unet.adopt!r}, direction={direction!r})"
         )
     if isinstance(unet, TrainedRun):
         model = unet.load_model(ema=True)

@@ -50,7 +50,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "main",
         "re-make the released mini checkpoints from the base weights; compare hashes",
     ),
-    "diagnostics": ("harmonylib.diagnostics.__main__", "main", "x0 error, VAE ceilings, pixel baseline per split"),
+    "diagnostics": (
+        "harmonylib.diagnostics.__main__",
+        "main",
+        "x0 error, VAE ceilings, pixel baseline per split",
+    ),
     "assemble": ("harmonylib.assemble", "main", "assemble a DiffHarmony(++) pipeline from trained runs"),
     "harmonize": ("harmonylib.harmonize_cli", "add_parser", "harmonize composites with a pipeline"),
     "evaluate": ("harmonylib.evaluation", "add_parser", "score a folder of predictions (MSE, PSNR, fMSE)"),

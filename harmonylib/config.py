@@ -226,6 +226,10 @@ class UNetTrainConfig:
     resize: ResizeName = "square"  # code default (IhdDatasetSingleRes squashes)
     arch: Literal["sd15", "tiny", "mini"] = "sd15"  # used when init is None (random weights)
     init: str | None = "checkpoints/stable-diffusion-inpainting"  # SD-inpainting folder (unet/)
+    # A released forward DiffHarmony UNet adopted as it is (paper §5.2: "we directly adopt" the
+    # authors' UNet): a folder with config.json (or with unet/). None: the forward UNet is trained
+    # from ``init``. Inverse, Table 2 and retrained UNets always start from ``init``.
+    adopt: str | None = None
     vae: str | None = "checkpoints/sd-vae-ft-mse"  # AutoencoderKL folder; None: random vae_arch
     vae_arch: Literal["sd", "tiny", "mini"] = "sd"
     sample_posterior: bool = True  # code default: latents are posterior samples, not the mode

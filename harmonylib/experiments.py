@@ -198,9 +198,8 @@ def _run_dir(exp: Experiment, cfg: Config, recipe: str) -> Path:
 
 def harmony_vae_run(exp: Experiment, seed: int, variant: str = PAPER_VARIANT):
     """The finished Harmony-VAE run of ``variant`` trained with ``seed`` (trained if missing)."""
-    from harmonylib.training.runs import ensure_trained
-
     from harmonylib.release import install_released
+    from harmonylib.training.runs import ensure_trained
 
     cfg = with_seed(exp.cfg, seed, variant)
     run_dir = _run_dir(exp, cfg, "harmony_vae")

@@ -26,10 +26,9 @@ Table 2 (§5.3.2), per subset S in ``augment.table2_subsets`` (Hday2night, HFlic
    cheapest faithful setting. The authors' evaluator scores them (per-image CSVs kept).
 
 Initial UNet weights: the unet recipe's ``init`` (SD-inpainting in the paper profile, the
-paper's starting point for training DiffHarmony). When a profile's ``init`` is *committed
-harmonization weights* (the mini stand-in for DiffHarmony's released UNet, already trained on the
-whole training split) it is not a neutral starting point, so the Table 2 runs start from the
-architecture's random init instead (:func:`table2_run_config`).
+paper's starting point for training DiffHarmony; the mini profile's SD-inpainting stand-in,
+pretrained on photos only). The adopted harmonization UNet (``train.unet.adopt``) is never a
+starting point: it was trained on the whole training split (:func:`table2_run_config`).
 
 Human Harmony (§4.2, §5.1.2): :func:`imaterialist_source` (the real release for the paper
 profile, a generated stand-in in the release's format for smoke/mini), then the builder's stages
@@ -259,8 +258,6 @@ def table2_run_config(
         steps, batch_size: from :func:`table2_schedule` (the same for both settings).
         gen_root: the generated root (augmented only).
     """
-    from harmonylib.assemble import adopted_unet_dir
-
     if setting not in SETTINGS:
         raise ValueError(f"setting must be one of {list(SETTINGS)}, got {setting!r}")
     if setting == "augmented" and gen_root is None:
@@ -271,9 +268,8 @@ def table2_run_config(
     data = dataclasses.replace(cfg.data, subsets=(subset,), extra_roots=extra)
     rc = cfg.train.unet
     loop = dataclasses.replace(rc.loop, max_steps=int(steps), batch_size=int(batch_size))
-    # Committed harmonization weights are not a neutral start (module docstring): random init.
-    init = None if adopted_unet_dir(cfg) is not None else rc.init
-    unet = dataclasses.replace(rc, direction="forward", init=init, loop=loop)
+    # init: SD-inpainting (paper) or its mini stand-in, never the adopted harmonization UNet
+    unet = dataclasses.replace(rc, direction="forward", init=rc.init, adopt=None, loop=loop)
     return dataclasses.replace(cfg, data=data, train=dataclasses.replace(cfg.train, unet=unet))
 
 

@@ -361,7 +361,9 @@ class DiffHarmonyPipeline(DiffusionPipeline):
             raise ValueError(
                 f"default_size {default_size} must be a positive multiple of the VAE's scale factor {vae_scale(vae)}"
             )
-        self.register_to_config(direction=direction, default_size=None if default_size is None else int(default_size))
+        self.register_to_config(
+            direction=direction, default_size=None if default_size is None else int(default_size)
+        )
 
     # ---- properties ----------------------------------------------------------------------------
 

@@ -103,7 +103,7 @@ def retrain(
         old_h = file_hashes(old) if old.is_dir() else {}
         rows.append({"folder": name, "files": len(new_h), "identical": bool(old_h) and new_h == old_h})
     if release:
-        for name, new, old in pairs:
+        for _name, new, old in pairs:
             shutil.rmtree(old, ignore_errors=True)
             old.parent.mkdir(parents=True, exist_ok=True)
             shutil.copytree(new, old)

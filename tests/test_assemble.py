@@ -185,13 +185,13 @@ def test_adopted_unet_for_forward_only(smoke_data_root, tmp_path, monkeypatch):
     from harmonylib.training.recipes import build_unet_spec
 
     folder = _committed_like_folder(tmp_path)
-    cfg = _smoke(smoke_data_root, **{"train.unet.init": str(folder)})
+    # init alone is a starting point, trained on; adopt names the UNet used as it is
+    assert assemble.adopted_unet_dir(_smoke(smoke_data_root, **{"train.unet.init": str(folder)})) is None
+    cfg = _smoke(smoke_data_root, **{"train.unet.init": str(folder), "train.unet.adopt": str(folder)})
     out = tmp_path / "results"
-
-    # init outside the committed weights folder: a starting point, trained on
-    assert assemble.adopted_unet_dir(cfg) is None
-    monkeypatch.setattr(assemble, "COMMITTED_WEIGHTS_DIR", (tmp_path / "weights").resolve())
     assert assemble.adopted_unet_dir(cfg) == (folder / "unet").resolve()
+    with pytest.raises(FileNotFoundError, match="holds no UNet config.json"):
+        assemble.adopted_unet_dir(_smoke(smoke_data_root, **{"train.unet.adopt": str(tmp_path)}))
 
     pipe = assemble_pipeline(cfg, harmony_vae=False, out_dir=out)
     assert pipe.assembly_sources["unet"]["kind"] == "adopted"

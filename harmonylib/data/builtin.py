@@ -186,6 +186,8 @@ def photo_specs(photo_set: str = "packages") -> tuple[PhotoSpec, ...]:
     specs = [p for p in PHOTOS if p.name not in _NOT_SCENES]
     specs += [PhotoSpec(e.name, "harmonylib", f"assets/photos/{e.file}", e.split) for e in ps.scenes()]
     return tuple(specs)
+
+
 _HORSE = ("skimage", "data/horse.png")
 
 # Recolouring per subset, after how iHarmony4 made each (peers.md §1.1): colour transfer for
@@ -979,4 +981,3 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--root", default=None, help="where to build (default: the profile's data.root)")
     p.add_argument("--force", action="store_true", help="rebuild even if the folder is current")
     p.set_defaults(func=_run_build)
-
