@@ -305,3 +305,28 @@ def test_cli_convention_writes_its_definition(fixture_dir, tmp_path, capsys):
     bad = tmp_path / "pct.csv"
     assert main([*argv[:5], "--out", str(bad), "--no-progress", "--convention", "pctnet"]) == 1
     assert "prediction is 256x256" in capsys.readouterr().err and not bad.exists()
+
+
+# ---------------------------------------------------------------------------- side table
+
+
+def test_side_table_scores_composite_and_methods_under_each_convention(samples, fixture_dir):
+    from harmonylib.convention_table import convention_side_table, pivot_side_table
+
+    # pctnet needs full-size predictions: the fixture's full-res folder stands in for a method
+    table = convention_side_table(
+        samples,
+        {"method": fixture_dir / "predictions_fullres"},
+        conventions=["diffharmony", "issam", "pctnet"],
+    )
+    assert list(table["method"].unique()) == ["Composite", "method"]
+    assert len(table) == 2 * 3 and (table["n"] == len(samples)).all()
+    t = table.set_index(["method", "convention"])
+    want = pd.read_csv(GOLDEN_DIR / "golden_conventions_pctnet.csv")
+    assert t.loc[("method", "pctnet"), "mse"] == pytest.approx(want["mse"].mean())
+    # the convention alone moves the numbers
+    assert t.loc[("Composite", "issam"), "fmse"] != pytest.approx(t.loc[("Composite", "diffharmony"), "fmse"])
+    wide = pivot_side_table(table)
+    assert (
+        wide.shape == (2, 9) and wide.loc["method", ("mse", "pctnet")] == t.loc[("method", "pctnet"), "mse"]
+    )
