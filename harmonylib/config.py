@@ -80,6 +80,9 @@ class EvalConfig:
     # "dither": PIL convert("1") then NEAREST resize, as the authors; "threshold": >127.
     mask_mode: Literal["dither", "threshold"] = "dither"
     allow_missing: bool = False
+    # Whose metric convention (harmonylib.conventions): "diffharmony" (the authors'), "issam",
+    # "pctnet", "hdnet" or "harmonizer". mask_mode and resolution apply to "diffharmony" only.
+    convention: str = "diffharmony"
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,13 @@ pasted; the numbers are the same integers as "paste, then score", divided once i
 a warm cache the cost per image is close to decoding the prediction PNG
 (``benchmarks/bench_evaluation.py``).
 
+Other conventions. ``EvalConfig(convention=...)`` (``--convention``) scores with another
+peer's metric convention instead (``harmonylib.conventions``: ``issam``, ``pctnet``, ``hdnet``,
+``harmonizer``); each image is then prepared and scored by ``conventions.score_sample`` on the
+thread pool, and the bins follow the convention (:func:`aggregate_by_fg_bins`). ``issam`` also
+looks for ``P/<stem>.npy`` (flat or in ``<Subset>/``) before the PNG rules, and reads a 16-bit
+PNG in float.
+
 Command line: ``harmonylib evaluate --data-root R --split test --predictions P --out F.csv``
 writes the per-image CSV (atomically) and ``F.provenance.json``, and prints the aggregates.
 """
@@ -65,13 +72,20 @@ import numpy as np
 import pandas as pd
 
 from harmonylib.config import SUBSETS, EvalConfig
+from harmonylib.conventions import (
+    CONVENTIONS,
+    DEFAULT_CONVENTION,
+    fg_bin_members,
+    get_convention,
+    score_sample,
+)
 from harmonylib.io import ImageReadError, atomic_path, atomic_write_json, load_mask_l, load_rgb
 from harmonylib.metrics import (
     BACKGROUNDS,
     FG_BIN_LABELS,
     MASK_MODES,
     binarize_mask,
-    fg_bin_index,
+    fg_bin_index,  # noqa: F401  (re-exported: callers use evaluation.fg_bin_index)
     metrics_from_sums,
     resize_rgb,
     squared_error_sums,
@@ -346,10 +360,13 @@ def _listing(folder: Path) -> set[str]:
         return set()
 
 
-def find_predictions(samples: Sequence[SampleLike], predictions_dir: str | os.PathLike) -> list[Path | None]:
+def find_predictions(
+    samples: Sequence[SampleLike], predictions_dir: str | os.PathLike, float_first: bool = False
+) -> list[Path | None]:
     """The prediction file of each sample (None where there is none), in the documented order.
 
-    Order: ``<stem>.png``, the composite's own file name, then both inside ``<Subset>/``.
+    Order: ``<stem>.png``, the composite's own file name, then both inside ``<Subset>/``. With
+    ``float_first`` a ``<stem>.npy`` comes first in each folder (the ``issam`` convention).
     """
     root = Path(predictions_dir)
     if not root.is_dir():
@@ -362,7 +379,8 @@ def find_predictions(samples: Sequence[SampleLike], predictions_dir: str | os.Pa
         own = Path(s.composite).name
         hit = None
         for sub in ("", s.subset):
-            for fname in (f"{s.name}.png", own):
+            names = (f"{s.name}.npy", f"{s.name}.png", own) if float_first else (f"{s.name}.png", own)
+            for fname in names:
                 if fname in listings[sub]:
                     hit = root / sub / fname if sub else root / fname
                     break
@@ -412,6 +430,7 @@ def evaluate_predictions(
         raise ValueError(f"background {cfg.background!r} is not one of {list(BACKGROUNDS)}")
     if cfg.mask_mode not in MASK_MODES:
         raise ValueError(f"mask_mode {cfg.mask_mode!r} is not one of {list(MASK_MODES)}")
+    conv = get_convention(cfg.convention)
     samples = list(samples)
     names = [s.name for s in samples]
     if len(set(names)) != len(names):
@@ -422,7 +441,7 @@ def evaluate_predictions(
     r = cfg.resolution
 
     if isinstance(predictions_dir, (str, os.PathLike)):
-        pred_paths = find_predictions(samples, predictions_dir)
+        pred_paths = find_predictions(samples, predictions_dir, float_first=conv.float_predictions)
     else:
         pred_paths = [Path(p) if p is not None and Path(p).is_file() else None for p in predictions_dir]
         if len(pred_paths) != len(samples):
@@ -432,9 +451,11 @@ def evaluate_predictions(
     if missing and not cfg.allow_missing:
         raise MissingPredictionsError(Path(predictions_dir), missing, len(samples))
 
-    gt = cache.get(samples, r, cfg.mask_mode, with_composite=cfg.background == "composite", progress=progress)
     n = len(samples)
     found = [i for i, p in enumerate(pred_paths) if p is not None]
+    if conv.name != DEFAULT_CONVENTION:
+        return _evaluate_convention(samples, pred_paths, found, conv, cfg.background, workers, progress)
+    gt = cache.get(samples, r, cfg.mask_mode, with_composite=cfg.background == "composite", progress=progress)
 
     def score(i: int) -> tuple[int, int, int]:
         # Runs on the thread pool: decode, resize, and sum this image's squared errors.
@@ -472,6 +493,34 @@ def evaluate_predictions(
             "fg_ratio": scores["fg_ratio"],
             **out,
             "missing": is_missing,
+        },
+        columns=list(COLUMNS),
+    )
+    return df
+
+
+def _evaluate_convention(samples, pred_paths, found, conv, background, workers, progress) -> pd.DataFrame:
+    """Score with a peer's convention: each sample prepared and scored on the thread pool."""
+    n = len(samples)
+    cols = {k: np.full(n, np.nan) for k in ("fg_ratio", *METRICS)}
+
+    def score(i: int):
+        return i, score_sample(samples[i], pred_paths[i], conv, background)
+
+    with (
+        contextlib.closing(_ordered_map(score, found, workers)) as scored,
+        _progress(len(found), f"scoring ({conv.name})", progress) as bar,
+    ):
+        for i, values in scored:
+            for k, v in values.items():
+                cols[k][i] = v
+            bar.update(1)
+    df = pd.DataFrame(
+        {
+            "image": [s.name for s in samples],
+            "subset": [s.subset for s in samples],
+            **cols,
+            "missing": np.array([p is None for p in pred_paths], dtype=bool),
         },
         columns=list(COLUMNS),
     )
@@ -528,20 +577,26 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def aggregate_by_fg_bins(df: pd.DataFrame) -> pd.DataFrame:
+def aggregate_by_fg_bins(df: pd.DataFrame, convention: str = DEFAULT_CONVENTION) -> pd.DataFrame:
     """Means per foreground-ratio bin, per subset and over all images.
+
+    Args:
+        df: per-image rows from :func:`evaluate_predictions`.
+        convention: whose bin edges (``conventions.fg_bin_members``): the default's are
+            [0, .05), [.05, .15), [.15, 1]; ``issam``/``pctnet`` close both ends (an edge ratio
+            counts twice); ``hdnet``'s are (lo, hi].
 
     Returns:
         Rows (subset, bin) for each subset and ``"All"``, bins in order ``0-5%``, ``5-15%``,
         ``15-100%`` (empty bins kept with n = 0), columns ``subset``, ``fg_bin``, ``n``
         (N_samples), the metric means and NaN/inf counts as in :func:`aggregate`.
     """
-    bins = fg_bin_index(df["fg_ratio"].to_numpy(np.float64))
+    members = fg_bin_members(df["fg_ratio"].to_numpy(np.float64), convention)  # (N, 3)
     rows = []
     for s in [*_subset_order(df), ALL]:
         in_subset = np.ones(len(df), bool) if s == ALL else (df["subset"] == s).to_numpy()
         for b, label in enumerate(FG_BIN_LABELS):
-            rows.append({"subset": s, "fg_bin": label, **_summarise(df[in_subset & (bins == b)])})
+            rows.append({"subset": s, "fg_bin": label, **_summarise(df[in_subset & members[:, b]])})
     return pd.DataFrame(rows)
 
 
@@ -589,6 +644,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--resolution", type=int, default=d.resolution, help="metric resolution (default: 256)")
     p.add_argument(
+        "--convention",
+        choices=list(CONVENTIONS),
+        default=d.convention,
+        help="whose metric convention (default: diffharmony, the authors'); see harmonylib.conventions."
+        " --resolution and --mask-mode apply to diffharmony only",
+    )
+    p.add_argument(
         "--allow-missing", action="store_true", help="score what exists; count missing predictions"
     )
     p.add_argument("--subsets", nargs="+", default=None, help="only these subsets")
@@ -608,19 +670,21 @@ def _main(args: argparse.Namespace) -> int:
         background=args.background,
         mask_mode=args.mask_mode,
         allow_missing=args.allow_missing,
+        convention=args.convention,
     )
+    conv = get_convention(cfg.convention)
     cache = GroundTruthCache(args.cache_dir, workers=args.workers)
     try:
         samples = read_split(Path(args.data_root), args.split, subsets=args.subsets)
         df = evaluate_predictions(samples, args.predictions, cfg, cache=cache, progress=not args.no_progress)
-    except (MissingPredictionsError, ImageReadError, DataIntegrityError) as exc:
+    except (MissingPredictionsError, ImageReadError, DataIntegrityError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
     out = Path(args.out)
     with atomic_path(out) as tmp:
         df.to_csv(tmp, index=False, na_rep="nan")
-    summary, bins = aggregate(df), aggregate_by_fg_bins(df)
+    summary, bins = aggregate(df), aggregate_by_fg_bins(df, cfg.convention)
     from harmonylib.config import to_dict
     from harmonylib.provenance import provenance
 
@@ -633,10 +697,15 @@ def _main(args: argparse.Namespace) -> int:
             split=args.split,
             predictions=str(args.predictions),
             ground_truth_key=ground_truth_key(samples, cfg.resolution, cfg.mask_mode),
+            convention=conv.name,
+            convention_definition=conv.definition(),
             summary=json.loads(summary.to_json(orient="records")),
         ),
     )
-    print(f"protocol: resolution={cfg.resolution} background={cfg.background} mask_mode={cfg.mask_mode}")
+    if conv.name == DEFAULT_CONVENTION:
+        print(f"protocol: resolution={cfg.resolution} background={cfg.background} mask_mode={cfg.mask_mode}")
+    else:
+        print(f"protocol: convention={conv.name} background={cfg.background}\n  {conv.definition()}")
     print(format_report(summary, bins))
     print(f"\nwrote {out} ({len(df)} rows)")
     return 0

@@ -10,6 +10,10 @@ atomically. Without ``--pipeline`` the mini-profile pipeline ``results/mini/runs
 the project home is used (``$HARMONYLIB_HOME``, else the clone you are in, else the current
 folder), which ``harmonylib assemble --profile mini`` writes.
 
+``--save-float npy`` also writes ``<output stem>.npy`` beside each output, and ``--save-float
+png16`` writes each ``.png`` output in 16 bits: the prediction before its rounding to 8 bits, on
+the 0–255 scale, for ``harmonylib evaluate --convention issam`` (which scores float outputs).
+
 A mistake in the arguments (a missing input, an output that cannot be written, a --size that is
 not a multiple of 8) ends with one line naming the path and the problem, and exit status 2.
 """
@@ -154,6 +158,9 @@ def _check_outputs(args: argparse.Namespace, jobs: list[Job]) -> None:
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:
+    save_float = getattr(args, "save_float", None)
+    if save_float == "png16" and Path(args.out or f"x.{args.ext}").suffix.lower() != ".png":
+        raise ValueError("--save-float png16 writes the outputs as 16-bit PNG: they must be .png")
     if args.size is not None and (args.size <= 0 or args.size % 8):
         raise ValueError(f"--size {args.size}: must be a positive multiple of 8 (the VAE downsamples by 8)")
     ext = "." + args.ext.lstrip(".")
@@ -199,10 +206,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"harmonize: {exc}", file=sys.stderr)
         return 2
 
+    import numpy as np
+    from PIL import Image
     from tqdm.auto import tqdm
 
+    from harmonylib.float_predictions import save_float_prediction
     from harmonylib.inference import InferenceSettings, harmonize_batch
     from harmonylib.io import ImageReadError, atomic_save_image, load_mask_l, load_rgb
+    from harmonylib.pipeline import to_uint8
 
     settings = InferenceSettings(
         size=args.size, size_mode=args.size_mode, steps=args.steps, output_resolution=None,
@@ -232,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
                     pipe, images, masks, [j.name for j in batch], settings,
                     refine=None,  # the pipeline's own: refine when it holds a refinement UNet
                     resize_to_input=None if args.size_mode == "keep_aspect" else args.resize_to_input,
+                    output_type="np" if getattr(args, "save_float", None) else "pil",
                 )  # fmt: skip
         except ValueError as exc:  # e.g. image and mask of different sizes: name the files
             names = ", ".join(f"{j.image} + {j.mask}" for j in batch)
@@ -240,7 +252,14 @@ def run(args: argparse.Namespace) -> int:
             continue
         for job, img in zip(batch, outputs, strict=True):
             try:
-                atomic_save_image(job.out, img)
+                save_float = getattr(args, "save_float", None)
+                if save_float == "png16":
+                    save_float_prediction(job.out, np.asarray(img) * 255.0)  # (H, W, 3) float in [0, 1]
+                elif save_float == "npy":
+                    save_float_prediction(job.out.with_suffix(".npy"), np.asarray(img) * 255.0)
+                    atomic_save_image(job.out, Image.fromarray(to_uint8(img)))  # as output_type="pil"
+                else:
+                    atomic_save_image(job.out, img)
             except OutputPathError as exc:  # e.g. the disk filled up: stop, naming the file
                 bar.close()
                 print(f"harmonize: {exc}", file=sys.stderr)
@@ -355,6 +374,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     opt.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     opt.add_argument("--dtype", default="fp32", choices=sorted(_DTYPES), help="weights dtype (default: fp32)")
+    opt.add_argument(
+        "--save-float",
+        choices=("npy", "png16"),
+        default=None,
+        help="keep the float output for --convention issam: npy writes <stem>.npy beside each output, "
+        "png16 writes the .png outputs in 16 bits",
+    )
     opt.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
     opt.add_argument("--quiet", action="store_true", help="no progress bars, no summary; errors and "
                      "warnings about the inputs still go to stderr")  # fmt: skip

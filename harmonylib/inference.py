@@ -8,6 +8,10 @@ resized to 256 with PIL bilinear. Two deliberate differences: outputs are rounde
 authors truncate), and each sample draws from its own generator seeded by (seed, composite
 name), so a prediction does not depend on batch size, order or the number of processes.
 
+``float_format="npy"`` also writes ``<stem>.npy``: the same prediction before rounding, (R, R, 3)
+float32 on the 0–255 scale, resized with the same PIL bilinear filter, for the ``issam`` metric
+convention (``harmonylib.conventions``), which scores float outputs. The PNGs do not change.
+
 A folder holds ``INFERENCE.json`` (the settings and their hash) and, once complete, ``DONE``.
 A rerun with the same settings skips finished images; a folder made with other settings is
 refused rather than mixed.
@@ -23,8 +27,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
+from harmonylib.float_predictions import save_float_prediction
 from harmonylib.io import atomic_save_image, atomic_write_json, load_mask_l, load_rgb
 from harmonylib.reproducibility import derive_seed, make_generator
 
@@ -117,6 +123,7 @@ def predict_split(
     rank: int | None = None,
     world_size: int | None = None,
     progress: bool = True,
+    float_format: str | None = None,
 ) -> Path:
     """Write ``<out_dir>/<stem>.png`` for every sample (this process's share of them).
 
@@ -128,6 +135,8 @@ def predict_split(
         batch_size: images per pipeline call; results do not depend on it.
         rank, world_size: this process's shard (sample i goes to rank i % world_size); by
             default from accelerate, so ``accelerate launch`` shards automatically.
+        float_format: ``"npy"`` to also write ``<stem>.npy`` float predictions (see the module
+            docstring); not part of the settings' hash, since the PNGs are the same.
 
     Returns:
         ``out_dir``. ``DONE`` is written by whichever process finds every file present.
@@ -149,8 +158,15 @@ def predict_split(
     else:
         atomic_write_json(info, meta)
 
+    if float_format not in (None, "npy"):
+        raise ValueError(f"float_format {float_format!r}: predict_split writes 'npy' (or None)")
     rank, world_size = _process_rank(rank, world_size)
-    todo = [s for s in _shard(samples, rank, world_size) if not (out / f"{s.name}.png").is_file()]
+    suffixes = (".png", ".npy") if float_format else (".png",)
+    todo = [
+        s
+        for s in _shard(samples, rank, world_size)
+        if not all((out / f"{s.name}{x}").is_file() for x in suffixes)
+    ]
 
     from tqdm.auto import tqdm
 
@@ -160,17 +176,37 @@ def predict_split(
         # inverse: the real image is the condition and the output a composite (§4.1)
         images = [load_rgb(s.real if settings.direction == "inverse" else s.composite) for s in batch]
         masks = [load_mask_l(s.mask) for s in batch]
-        outputs = harmonize_batch(pipeline, images, masks, [s.name for s in batch], settings)
-        for s, img in zip(batch, outputs, strict=True):
-            if settings.output_resolution is not None:
-                r = settings.output_resolution
+        names = [s.name for s in batch]
+        if float_format:
+            from harmonylib.pipeline import to_uint8
+
+            arrays = harmonize_batch(pipeline, images, masks, names, settings, output_type="np")  # [0, 1]
+            outputs = [Image.fromarray(to_uint8(a)) for a in arrays]  # what output_type="pil" gives
+        else:
+            outputs = harmonize_batch(pipeline, images, masks, names, settings)
+            arrays = [None] * len(batch)
+        for s, img, arr in zip(batch, outputs, arrays, strict=True):
+            r = settings.output_resolution
+            if r is not None:
                 img = img.resize((r, r), Image.BILINEAR)  # PIL antialiases when shrinking
+            if arr is not None:
+                save_float_prediction(out / f"{s.name}.npy", _resize_float(arr * 255.0, r))
             atomic_save_image(out / f"{s.name}.png", img)
         bar.update(len(batch))
     bar.close()
-    if all((out / f"{s.name}.png").is_file() for s in samples):
+    if all((out / f"{s.name}{x}").is_file() for s in samples for x in suffixes):
         (out / DONE_FILE).write_text(meta["hash"] + "\n")
     return out
+
+
+def _resize_float(rgb, r: int | None):
+    """(H, W, 3) float → (r, r, 3) float32 with PIL bilinear per channel (mode "F"), as the PNGs."""
+    if r is None or rgb.shape[:2] == (r, r):
+        return rgb
+    planes = [
+        Image.fromarray(rgb[..., c].astype("float32"), "F").resize((r, r), Image.BILINEAR) for c in range(3)
+    ]
+    return np.stack([np.asarray(p) for p in planes], axis=-1)  # (r, r, 3)
 
 
 def is_complete(out_dir: str | os.PathLike, settings: InferenceSettings) -> bool:

@@ -22,6 +22,13 @@ file stays valid. The cases covered:
   ``<Subset>/``;
 * two composites sharing one mask and one real image, unequal subset sizes (so the mean over
   images differs from the mean of subset means), and portrait / upscaled sizes.
+
+Two more prediction folders serve the other metric conventions (``harmonylib.conventions``);
+they add files only, so the folders above and their golden CSVs are unchanged:
+
+* ``OUT/predictions_fullres``: every prediction at its ground truth's own size (``pctnet``);
+* ``OUT/predictions_float``: the 256 predictions with sub-level offsets (multiples of 1/64),
+  as ``.npy`` (every third case), 16-bit PNG (the next), or the plain 8-bit PNG (``issam``).
 """
 
 from __future__ import annotations
@@ -155,6 +162,29 @@ def prediction_full(real: np.ndarray, composite: np.ndarray, seed: int) -> np.nd
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def float_offsets(h: int, w: int, seed: int) -> np.ndarray:
+    """(H, W, 3) float32 offsets in [-31/64, 31/64]: exact in float32, integer arithmetic only."""
+    n = _hash(h, w * 3, seed + 11).astype(np.int64).reshape(h, w, 3)
+    return ((n % 63) - 31).astype(np.float32) / np.float32(64)
+
+
+def _save_png16(path: Path, arr: np.ndarray) -> None:
+    """(H, W, 3) floats on the 0–255 scale as a 16-bit RGB PNG (filter 0), written here by hand."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    h, w, _ = arr.shape
+    v = np.rint(arr.astype(np.float64) * 65535.0 / 255.0).astype(">u2")
+    raw = b"".join(b"\x00" + v[y].tobytes() for y in range(h))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
+
+
 def _save_png(path: Path, arr: np.ndarray, mode: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr, mode).save(path, format="PNG")
@@ -164,9 +194,10 @@ def make_fixture(out: str | Path) -> list[dict[str, str]]:
     """Write the fixture under ``out``; return the manifest rows (paths relative to ``out``)."""
     out = Path(out)
     data, preds = out / "data", out / "predictions"
+    preds_full, preds_float = out / "predictions_fullres", out / "predictions_float"
     rows = []
     written_masks: set[str] = set()
-    for name, subset, size, mask_kind, pred_kind, rule in CASES:
+    for k, (name, subset, size, mask_kind, pred_kind, rule) in enumerate(CASES):
         base = name.split("_")[0]
         mask_stem = name.rsplit("_", 1)[0]
         seed = _seed(base)
@@ -199,6 +230,20 @@ def make_fixture(out: str | Path) -> list[dict[str, str]]:
             "subset_dir": preds / subset / f"{name}.png",
         }[rule]
         _save_png(pred_p, np.asarray(pred), "RGB")
+        full_p = preds_full / f"{name}.png"
+        _save_png(full_p, np.asarray(real if pred_kind == "identical" else full), "RGB")
+        p8 = np.asarray(pred)
+        fl = np.clip(p8.astype(np.float32) + float_offsets(*p8.shape[:2], _seed(name)), 0, 255)
+        if k % 3 == 0:
+            float_p = preds_float / f"{name}.npy"
+            preds_float.mkdir(parents=True, exist_ok=True)
+            np.save(float_p, fl)
+        elif k % 3 == 1:
+            float_p = preds_float / f"{name}.png"
+            _save_png16(float_p, fl)
+        else:
+            float_p = preds_float / f"{name}.png"
+            _save_png(float_p, p8, "RGB")
         rows.append(
             {
                 "name": name,
@@ -207,6 +252,8 @@ def make_fixture(out: str | Path) -> list[dict[str, str]]:
                 "mask": mask_p.relative_to(out).as_posix(),
                 "real": real_p.relative_to(out).as_posix(),
                 "prediction": pred_p.relative_to(out).as_posix(),
+                "prediction_fullres": full_p.relative_to(out).as_posix(),
+                "prediction_float": float_p.relative_to(out).as_posix(),
             }
         )
 
