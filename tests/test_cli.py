@@ -6,8 +6,8 @@ import pytest
 
 from harmonylib import cli
 
-VERBS = ("build-data", "lists", "shrink", "augment", "human-harmony", "pretrain", "train", "assemble",
-         "harmonize", "evaluate", "tables")  # fmt: skip
+VERBS = ("build-data", "lists", "shrink", "augment", "human-harmony", "pretrain", "train", "retrain",
+         "diagnostics", "assemble", "harmonize", "evaluate", "tables")  # fmt: skip
 
 
 def test_help_lists_the_verbs(capsys):
