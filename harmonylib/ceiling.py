@@ -41,10 +41,10 @@ DONE_FILE = "DONE"
 def _squash(path: Path, size: int, mask: bool = False) -> torch.Tensor:
     """(1, C, size, size): an image in [-1, 1] (C = 3) or a mask in {0, 1} (C = 1)."""
     if mask:
-        from harmonylib.data.datasets import binarize_mask
+        from harmonylib.imageproc import threshold_mask
 
         m = load_mask_l(path).resize((size, size), Image.NEAREST)
-        return torch.from_numpy(binarize_mask(np.asarray(m)))[None, None]
+        return torch.from_numpy(threshold_mask(np.asarray(m)))[None, None]
     img = load_rgb(path).resize((size, size), Image.BILINEAR)
     x = torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
     return x / 127.5 - 1.0

@@ -34,7 +34,6 @@ CSV and the per-image CSVs.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -49,7 +48,7 @@ import pandas as pd
 
 from harmonylib import claims as _claims
 from harmonylib import tables
-from harmonylib.config import Config, load_config, to_dict
+from harmonylib.config import PAPER_VARIANT, Config, load_config, to_dict, with_seed  # noqa: F401
 from harmonylib.evaluation import GroundTruthCache, aggregate, aggregate_by_fg_bins, evaluate_predictions
 from harmonylib.inference import InferenceSettings, is_complete, predict_split
 from harmonylib.io import atomic_path, atomic_save_image, atomic_write_json
@@ -68,7 +67,6 @@ TABLE5_CELLS = {
     ("E_c+D", "zero"): "ecd_zero",
     ("E_c+D", "random"): "ecd_random",
 }
-PAPER_VARIANT = "ecd_zero"  # the paper's Harmony-VAE (Table 5, E_c+D / zero init)
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,15 +170,6 @@ def data_note(exp: Experiment) -> str:
             "from photographs shipped in installed packages), so deltas compare different data and model scales."
         )
     return f"Measured on the iHarmony4 test split ({len(exp.samples)} composites)."
-
-
-def with_seed(cfg: Config, seed: int, variant: str | None = None) -> Config:
-    """``cfg`` with ``seed`` (and the Harmony-VAE ``variant``) replaced; the run hash follows both."""
-    out = dataclasses.replace(cfg, seed=int(seed))
-    if variant is not None:
-        hv = dataclasses.replace(cfg.train.harmony_vae, variant=variant)
-        out = dataclasses.replace(out, train=dataclasses.replace(out.train, harmony_vae=hv))
-    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -670,7 +670,8 @@ def generate_human_harmony_candidates(
         (``generated`` counts candidates made by this call; a resumed build makes fewer).
     """
     from harmonylib.augment import read_manifest
-    from harmonylib.data.human_harmony import CANDIDATES_DIR, generate_human_harmony, read_pairs
+    from harmonylib.data.human_harmony import CANDIDATES_DIR, read_pairs
+    from harmonylib.human_harmony_build import generate_human_harmony
 
     _check_inverse(pipeline)
     root = Path(root)
@@ -796,7 +797,8 @@ def ensure_human_harmony(
         :func:`human_harmony_root`; ``read_split(it, "train" | "test")`` reads it.
     """
     from harmonylib.assemble import assemble_pipeline
-    from harmonylib.data.human_harmony import prepare_human_harmony, select_human_harmony
+    from harmonylib.data.human_harmony import prepare_human_harmony
+    from harmonylib.human_harmony_build import select_human_harmony
 
     source = imaterialist_source(cfg, out_dir, imaterialist_root)
     root = human_harmony_root(cfg, out_dir)
