@@ -444,13 +444,13 @@ def write_pixel_predictions(
     """``<folder>/<stem>.png`` of the pixel baseline at a square ``size``, resized to ``out_res``; resumable."""
     from PIL import Image
 
+    from harmonylib.cache import CacheFolder
     from harmonylib.models.pixel_baseline import PixelHarmonizer, harmonize_pixel
 
-    folder.mkdir(parents=True, exist_ok=True)
-    marker = folder / "DONE"
-    stamp = json.dumps(dict(key), sort_keys=True)
-    if marker.is_file() and marker.read_text().strip() == stamp:
+    cache = CacheFolder(folder, dict(key), what="pixel-baseline predictions")
+    if cache.is_done():
         return folder
+    cache.open()
     model = PixelHarmonizer.from_pretrained(run.weights_dir(ema=True)).eval()
     todo = [s for s in samples if not (folder / f"{s.name}.png").is_file()]
     from tqdm.auto import tqdm
@@ -462,7 +462,7 @@ def write_pixel_predictions(
             if out_res is not None:
                 img = img.resize((out_res, out_res), Image.BILINEAR)
             atomic_save_image(folder / f"{s.name}.png", img)
-    marker.write_text(stamp + "\n")
+    cache.mark_done()
     return folder
 
 

@@ -25,7 +25,8 @@ from typing import Any
 
 from PIL import Image
 
-from harmonylib.io import atomic_save_image, atomic_write_json, load_mask_l, load_rgb
+from harmonylib.cache import CacheFolder, Marker
+from harmonylib.io import atomic_save_image, load_mask_l, load_rgb
 from harmonylib.reproducibility import derive_seed, make_generator
 
 SETTINGS_FILE = "INFERENCE.json"
@@ -135,19 +136,9 @@ def predict_split(
     Raises:
         FileExistsError: ``out_dir`` holds predictions made with other settings.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     meta = {"settings": asdict(settings), "hash": settings.hash(), "n": len(samples)}
-    info = out / SETTINGS_FILE
-    if info.is_file():
-        old = json.loads(info.read_text())
-        if old.get("hash") != meta["hash"]:
-            raise FileExistsError(
-                f"{out} holds predictions made with other settings ({old.get('settings')}); "
-                "use another folder or delete it"
-            )
-    else:
-        atomic_write_json(info, meta)
+    cache = _cache(out_dir, settings)
+    out = cache.open(record=meta)
 
     rank, world_size = _process_rank(rank, world_size)
     todo = [s for s in _shard(samples, rank, world_size) if not (out / f"{s.name}.png").is_file()]
@@ -169,11 +160,18 @@ def predict_split(
         bar.update(len(batch))
     bar.close()
     if all((out / f"{s.name}.png").is_file() for s in samples):
-        (out / DONE_FILE).write_text(meta["hash"] + "\n")
+        cache.mark_done()
     return out
 
 
 def is_complete(out_dir: str | os.PathLike, settings: InferenceSettings) -> bool:
     """Whether ``out_dir`` holds a finished prediction set made with ``settings``."""
-    done = Path(out_dir) / DONE_FILE
-    return done.is_file() and done.read_text().strip() == settings.hash()
+    return _cache(out_dir, settings).is_done()
+
+
+def _cache(out_dir: str | os.PathLike, settings: InferenceSettings) -> CacheFolder:
+    """The predictions folder as a :class:`~harmonylib.cache.CacheFolder` keyed by the settings hash."""
+    return CacheFolder(
+        Path(out_dir), settings.hash(), done=Marker(DONE_FILE), key_marker=Marker(SETTINGS_FILE, "hash"),
+        what="predictions made with other settings",
+    )  # fmt: skip

@@ -767,15 +767,24 @@ def _build_key(cfg: Config, source: Path) -> dict[str, Any]:
 
 def mark_human_harmony_done(cfg: Config, root: str | os.PathLike, source: Path, **record: Any) -> Path:
     """Write ``BUILD_DONE.json`` (last): what the build used, so :func:`ensure_human_harmony` can reuse it."""
-    path = Path(root) / HUMAN_HARMONY_DONE
-    atomic_write_json(path, {"key": _build_key(cfg, source), **record})
-    return path
+    return _build_cache(cfg, root, source).mark_done(record)
 
 
 def is_human_harmony_built(cfg: Config, root: str | os.PathLike, source: Path) -> bool:
     """Whether ``root`` holds a finished build of this profile, seed, K and source."""
-    path = Path(root) / HUMAN_HARMONY_DONE
-    return path.is_file() and json.loads(path.read_text()).get("key") == _build_key(cfg, source)
+    return _build_cache(cfg, root, source).is_done()
+
+
+def _build_cache(cfg: Config, root: str | os.PathLike, source: Path):
+    """The built root as a :class:`~harmonylib.cache.CacheFolder`; ``BUILD_DONE.json`` holds the key.
+
+    A root built with another key is rebuilt in place (stage 1 rewrites the pairs, stage 3 replaces
+    stale composites), so its done marker is not a foreign-key refusal.
+    """
+    from harmonylib.cache import CacheFolder, Marker
+
+    return CacheFolder(Path(root), _build_key(cfg, source), done=Marker(HUMAN_HARMONY_DONE, "key"),
+                       what="a Human Harmony build")  # fmt: skip
 
 
 def ensure_human_harmony(

@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "harmonylib.cli_format",
             "harmonylib.claim_rule",
             "harmonylib.imageproc",
+            "harmonylib.cache",
         ),
     ),
     ("core", ("harmonylib.models", "harmonylib.pipeline", "harmonylib.metrics", "harmonylib.inference")),
@@ -49,7 +50,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "experiments",  # tables, claims, figures, the README block and what notebooks call
         (
-            "harmonylib.cache",
             "harmonylib.assemble",
             "harmonylib.experiments",
             "harmonylib.inverse_data",
