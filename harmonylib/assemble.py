@@ -12,7 +12,7 @@ The components come from where training put them, and anything missing is traine
   §5.2), else the ``unet`` run of that direction. ``unet="trained"`` or ``"adopted"`` forces one.
 - VAE: the ``harmony_vae`` run of that direction (DiffHarmony++), or with ``harmony_vae=False``
   the base VAE the UNet was trained on (DiffHarmony), loaded by the recipes' own
-  :func:`~harmonylib.training.recipes.load_base_vae`.
+  :func:`~harmonylib.training.base_models.load_base_vae`.
 - scheduler: Euler ancestral on the SD noise schedule that training used (``make_scheduler``).
 - empty-prompt embedding: exactly the text condition the ``unet`` recipe trained with.
 
@@ -92,7 +92,7 @@ def base_vae(cfg: Config, recipe: str):
     Same loader, path and init seed as :mod:`harmonylib.training.recipes`, so a randomly
     initialised VAE (smoke) is the very one that run trained against.
     """
-    from harmonylib.training.recipes import _init_seed, load_base_vae
+    from harmonylib.training.base_models import _init_seed, load_base_vae
 
     rc = getattr(cfg.train, recipe)
     return load_base_vae(rc.vae, rc.vae_arch, _init_seed(cfg, recipe, "vae"), f"train.{recipe}.vae")
@@ -100,15 +100,15 @@ def base_vae(cfg: Config, recipe: str):
 
 def unet_prompt_embeds(cfg: Config) -> torch.Tensor:
     """The (1, 77, C) empty-prompt embedding the ``unet`` recipe trains with (as ``build_unet_spec``)."""
-    from harmonylib.training.recipes import _init_seed
+    from harmonylib.training.base_models import _init_seed
 
     rc = cfg.train.unet
     if rc.init is not None:
-        from harmonylib.training.recipes import load_prompt_embeds
+        from harmonylib.training.base_models import load_prompt_embeds
 
         return load_prompt_embeds(resolve(rc.init))
     if rc.arch == "mini":
-        from harmonylib.training.recipes import mini_empty_prompt_embedding
+        from harmonylib.training.base_models import mini_empty_prompt_embedding
 
         return mini_empty_prompt_embedding(_init_seed(cfg, "unet", "prompt"))
     if rc.arch == "tiny":

@@ -51,13 +51,11 @@ parts into ``manifest.jsonl`` (atomically) once every process is done.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import math
 import os
 import re
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -69,8 +67,15 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from harmonylib.data.iharmony4 import Sample, read_split
-from harmonylib.io import atomic_path, atomic_save_image, atomic_write_json, atomic_write_text, load_rgb
+from harmonylib.data.iharmony4 import Pair, Sample, read_split  # noqa: F401  (Pair: re-exported)
+from harmonylib.io import (  # noqa: F401  (link_or_copy: re-exported)
+    atomic_path,
+    atomic_save_image,
+    atomic_write_json,
+    atomic_write_text,
+    link_or_copy,
+    load_rgb,
+)
 from harmonylib.reproducibility import derive_seed, make_generator, numpy_rng
 
 if TYPE_CHECKING:
@@ -92,33 +97,6 @@ class AugmentError(ValueError):
 
 
 # ------------------------------------------------------------------------------------ pairs
-
-
-@dataclass(frozen=True)
-class Pair:
-    """One (real, mask) pair of a dataset: the unit candidates are generated for.
-
-    ``mask_id`` is the mask's stem (``f800_1``); candidates are named
-    ``<mask_id>_<k_offset + j + 1>`` for j = 0..K-1.
-    """
-
-    subset: str
-    mask_id: str
-    real: Path
-    mask: Path
-    k_offset: int = 0
-
-    @property
-    def pair_id(self) -> str:
-        """``<Subset>/<mask_id>``: stable across runs; seeds are derived from it."""
-        return f"{self.subset}/{self.mask_id}"
-
-    @property
-    def real_id(self) -> str:
-        return self.mask_id.split("_", 1)[0]
-
-    def candidate_name(self, j: int) -> str:
-        return f"{self.mask_id}_{self.k_offset + j + 1}"
 
 
 def _existing_k(folder: Path) -> dict[str, int]:
@@ -287,26 +265,6 @@ def model_hashes(pipeline: Any, model_paths: Mapping[str, str | os.PathLike] | N
 
 
 # ------------------------------------------------------------------------------ generation
-
-
-def link_or_copy(src: Path, dst: Path, mode: str = "hardlink") -> None:
-    """Place ``src`` at ``dst`` (hard link, else copy), atomically; an existing ``dst`` is kept."""
-    if dst.exists():
-        return
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if mode == "hardlink":
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.link")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        try:
-            os.link(src, tmp)
-            os.replace(tmp, dst)
-            return
-        except OSError:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-    with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)
 
 
 def _rank_world(rank: int | None, world_size: int | None) -> tuple[int, int, Any]:
@@ -694,7 +652,7 @@ def foreground_difference(composite: Any, real: Any, mask: Any) -> dict[str, flo
 
     Args:
         composite, real: RGB images of one size (paths, PIL images or (H, W, 3) uint8 arrays).
-        mask: the foreground mask, same size (thresholded as in training: ``binarize_mask``).
+        mask: the foreground mask, same size (thresholded as in training: ``threshold_mask``).
 
     Returns:
         ``fmse``: mean squared difference over foreground pixels and channels, 0-255 scale;
@@ -706,12 +664,12 @@ def foreground_difference(composite: Any, real: Any, mask: Any) -> dict[str, flo
     Raises:
         ValueError: the three have different sizes.
     """
-    from harmonylib.data.datasets import binarize_mask
+    from harmonylib.imageproc import threshold_mask
     from harmonylib.io import load_mask_l
 
     a = np.asarray(load_rgb(composite) if not isinstance(composite, np.ndarray) else composite, np.float64)
     b = np.asarray(load_rgb(real) if not isinstance(real, np.ndarray) else real, np.float64)
-    m = binarize_mask(np.asarray(load_mask_l(mask) if not isinstance(mask, np.ndarray) else mask)) > 0
+    m = threshold_mask(np.asarray(load_mask_l(mask) if not isinstance(mask, np.ndarray) else mask)) > 0
     if a.shape != b.shape or a.shape[:2] != m.shape[:2]:
         raise ValueError(f"sizes differ: composite {a.shape[:2]}, real {b.shape[:2]}, mask {m.shape[:2]}")
     if not m.any():

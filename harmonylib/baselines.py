@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from harmonylib.data.datasets import binarize_mask
 from harmonylib.data.recolor import reinhard_transfer
+from harmonylib.imageproc import threshold_mask
 from harmonylib.io import atomic_save_image, load_mask_l, load_rgb
 
 COLOUR_TRANSFER_NAME = "colour_transfer"
@@ -76,7 +76,7 @@ def colour_transfer(composite: Image.Image, mask: Image.Image) -> Image.Image:
     Args:
         composite: RGB composite.
         mask: single-channel mask of the same size; binarised by
-            :func:`harmonylib.data.datasets.binarize_mask` (the training/inference threshold).
+            :func:`harmonylib.imageproc.threshold_mask` (the training/inference threshold).
 
     Returns:
         An RGB image of the composite's size whose background pixels equal the composite's bit
@@ -85,7 +85,7 @@ def colour_transfer(composite: Image.Image, mask: Image.Image) -> Image.Image:
     if composite.size != mask.size:
         raise ValueError(f"composite {composite.size} and mask {mask.size} differ in size")
     comp_u8 = np.asarray(composite.convert("RGB"))  # (H, W, 3) uint8
-    fg = binarize_mask(mask) > 0.5  # (H, W) bool
+    fg = threshold_mask(mask) > 0.5  # (H, W) bool
     if not fg.any() or fg.all():
         return Image.fromarray(comp_u8.copy(), "RGB")
     comp = comp_u8.astype(np.float64) / 255.0

@@ -22,7 +22,6 @@ a folder made with another key is refused rather than mixed.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,7 +31,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from harmonylib.io import atomic_save_image, atomic_write_text, load_mask_l, load_rgb
+from harmonylib.cache import CacheFolder, Marker
+from harmonylib.io import atomic_save_image, load_mask_l, load_rgb
 
 KEY_FILE = "CEILING.json"
 DONE_FILE = "DONE"
@@ -41,10 +41,10 @@ DONE_FILE = "DONE"
 def _squash(path: Path, size: int, mask: bool = False) -> torch.Tensor:
     """(1, C, size, size): an image in [-1, 1] (C = 3) or a mask in {0, 1} (C = 1)."""
     if mask:
-        from harmonylib.data.datasets import binarize_mask
+        from harmonylib.imageproc import threshold_mask
 
         m = load_mask_l(path).resize((size, size), Image.NEAREST)
-        return torch.from_numpy(binarize_mask(np.asarray(m)))[None, None]
+        return torch.from_numpy(threshold_mask(np.asarray(m)))[None, None]
     img = load_rgb(path).resize((size, size), Image.BILINEAR)
     x = torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
     return x / 127.5 - 1.0
@@ -94,18 +94,12 @@ def write_ceiling_predictions(
     """
     from tqdm.auto import tqdm
 
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = json.dumps(dict(key), sort_keys=True, default=str)
-    key_file = out / KEY_FILE
-    if key_file.is_file() and key_file.read_text().strip() != stamp:
-        raise FileExistsError(
-            f"{out} holds a ceiling made with {key_file.read_text().strip()}; use another folder"
-        )
+    cache = CacheFolder(Path(folder), dict(key), key_marker=Marker(KEY_FILE), done=Marker(DONE_FILE),
+                        what="a ceiling")  # fmt: skip
+    out = cache.open()
     todo = [s for s in samples if not (out / f"{s.name}.png").is_file()]
-    if not todo and (out / DONE_FILE).is_file():
+    if not todo and cache.is_done():
         return out
-    atomic_write_text(key_file, stamp + "\n")
     for start in tqdm(range(0, len(todo), batch_size), desc=f"ceiling {out.name}", disable=not progress):
         batch = todo[start : start + batch_size]
         real = torch.cat([_squash(s.real, size) for s in batch])  # (b, 3, S, S)
@@ -120,5 +114,5 @@ def write_ceiling_predictions(
             if out_resolution is not None:
                 img = img.resize((out_resolution, out_resolution), Image.BILINEAR)
             atomic_save_image(out / f"{s.name}.png", img)
-    atomic_write_text(out / DONE_FILE, stamp + "\n")
+    cache.mark_done()
     return out

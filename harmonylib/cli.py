@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "augment": ("harmonylib.augment", "add_parser", "inverse-model data augmentation (§4.1)"),
     "human-harmony": (
-        "harmonylib.data.human_harmony",
+        "harmonylib.human_harmony_build",
         "add_parser",
         "build the Human Harmony dataset (§4.2)",
     ),

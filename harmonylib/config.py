@@ -241,6 +241,9 @@ class UNetTrainConfig:
     )
 
 
+PAPER_VARIANT = "ecd_zero"  # the paper's Harmony-VAE (Table 5, E_c+D / zero init)
+
+
 @dataclass(frozen=True)
 class HarmonyVAETrainConfig:
     """Harmony-VAE (paper §3.2, Eq. 2; §5.2 hyper-parameters), official-implementation.md §8.1."""
@@ -628,6 +631,15 @@ def load_config(profile: str | Path = "mini", overrides: dict[str, Any] | None =
     if overrides:
         raw = _deep_merge(raw, _dotted_to_nested(overrides))
     return _build(Config, raw)
+
+
+def with_seed(cfg: Config, seed: int, variant: str | None = None) -> Config:
+    """``cfg`` with ``seed`` (and the Harmony-VAE ``variant``) replaced; the run hash follows both."""
+    out = dataclasses.replace(cfg, seed=int(seed))
+    if variant is not None:
+        hv = dataclasses.replace(cfg.train.harmony_vae, variant=variant)
+        out = dataclasses.replace(out, train=dataclasses.replace(out.train, harmony_vae=hv))
+    return out
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

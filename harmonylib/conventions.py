@@ -34,7 +34,7 @@ from PIL import Image
 
 from harmonylib.float_predictions import load_prediction
 from harmonylib.io import load_mask_l, load_rgb
-from harmonylib.metrics import binarize_mask, resize_rgb
+from harmonylib.metrics import evaluation_mask, resize_rgb
 
 Peak = Literal["255", "target_max", "pred_range"]
 FmseRule = Literal["foreground", "soft_eps", "full_mse_ratio"]
@@ -294,7 +294,7 @@ def prepare_sample(
         m = np.asarray(mask_img, dtype=np.float64) / 255.0  # (H, W) in [0, 1]
         mask = resize_bilinear_opencv(m, conv.resolution) if conv.resize == "opencv" else m
     else:
-        mask = binarize_mask(mask_img, conv.resolution, "dither").astype(np.float64)
+        mask = evaluation_mask(mask_img, conv.resolution, "dither").astype(np.float64)
     if background != "none":
         if background == "gt":
             bg = real

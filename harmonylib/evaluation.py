@@ -84,7 +84,7 @@ from harmonylib.metrics import (
     BACKGROUNDS,
     FG_BIN_LABELS,
     MASK_MODES,
-    binarize_mask,
+    evaluation_mask,
     fg_bin_index,  # noqa: F401  (re-exported: callers use evaluation.fg_bin_index)
     metrics_from_sums,
     resize_rgb,
@@ -290,7 +290,7 @@ class GroundTruthCache:
         Args:
             samples: the test set, in order.
             resolution: the side the metrics are computed at.
-            mask_mode: ``"dither"`` or ``"threshold"`` (see ``metrics.binarize_mask``).
+            mask_mode: ``"dither"`` or ``"threshold"`` (see ``imageproc.evaluation_mask``).
             with_composite: also sum the composites' background errors (for
                 ``background="composite"``); added to a cached entry when missing.
             progress: show a progress bar while decoding.
@@ -319,7 +319,7 @@ class GroundTruthCache:
             s = samples[i]
             # exif_transpose=False: the authors' evaluator reads the stored pixel order.
             re = resize_rgb(load_rgb(s.real, exif_transpose=False), r)
-            ma = binarize_mask(load_mask_l(s.mask, exif_transpose=False), r, mask_mode)
+            ma = evaluation_mask(load_mask_l(s.mask, exif_transpose=False), r, mask_mode)
             cb = None
             if with_composite:
                 cb = _composite_bg_sum(resize_rgb(load_rgb(s.composite, exif_transpose=False), r), re, ma)

@@ -34,7 +34,6 @@ CSV and the per-image CSVs.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -49,7 +48,7 @@ import pandas as pd
 
 from harmonylib import claims as _claims
 from harmonylib import tables
-from harmonylib.config import Config, load_config, to_dict
+from harmonylib.config import PAPER_VARIANT, Config, load_config, to_dict, with_seed  # noqa: F401
 from harmonylib.evaluation import GroundTruthCache, aggregate, aggregate_by_fg_bins, evaluate_predictions
 from harmonylib.inference import InferenceSettings, is_complete, predict_split
 from harmonylib.io import atomic_path, atomic_save_image, atomic_write_json
@@ -68,7 +67,6 @@ TABLE5_CELLS = {
     ("E_c+D", "zero"): "ecd_zero",
     ("E_c+D", "random"): "ecd_random",
 }
-PAPER_VARIANT = "ecd_zero"  # the paper's Harmony-VAE (Table 5, E_c+D / zero init)
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,15 +170,6 @@ def data_note(exp: Experiment) -> str:
             "from photographs shipped in installed packages), so deltas compare different data and model scales."
         )
     return f"Measured on the iHarmony4 test split ({len(exp.samples)} composites)."
-
-
-def with_seed(cfg: Config, seed: int, variant: str | None = None) -> Config:
-    """``cfg`` with ``seed`` (and the Harmony-VAE ``variant``) replaced; the run hash follows both."""
-    out = dataclasses.replace(cfg, seed=int(seed))
-    if variant is not None:
-        hv = dataclasses.replace(cfg.train.harmony_vae, variant=variant)
-        out = dataclasses.replace(out, train=dataclasses.replace(out.train, harmony_vae=hv))
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -455,13 +444,13 @@ def write_pixel_predictions(
     """``<folder>/<stem>.png`` of the pixel baseline at a square ``size``, resized to ``out_res``; resumable."""
     from PIL import Image
 
+    from harmonylib.cache import CacheFolder
     from harmonylib.models.pixel_baseline import PixelHarmonizer, harmonize_pixel
 
-    folder.mkdir(parents=True, exist_ok=True)
-    marker = folder / "DONE"
-    stamp = json.dumps(dict(key), sort_keys=True)
-    if marker.is_file() and marker.read_text().strip() == stamp:
+    cache = CacheFolder(folder, dict(key), what="pixel-baseline predictions")
+    if cache.is_done():
         return folder
+    cache.open()
     model = PixelHarmonizer.from_pretrained(run.weights_dir(ema=True)).eval()
     todo = [s for s in samples if not (folder / f"{s.name}.png").is_file()]
     from tqdm.auto import tqdm
@@ -473,7 +462,7 @@ def write_pixel_predictions(
             if out_res is not None:
                 img = img.resize((out_res, out_res), Image.BILINEAR)
             atomic_save_image(folder / f"{s.name}.png", img)
-    marker.write_text(stamp + "\n")
+    cache.mark_done()
     return folder
 
 

@@ -45,7 +45,10 @@ def foreground_ratios(samples: Sequence, resolution: int = 256, mask_mode: str =
         (N,) float array in [0, 1].
     """
     return np.array(
-        [metrics.fg_ratio(metrics.binarize_mask(load_mask_l(s.mask), resolution, mask_mode)) for s in samples]
+        [
+            metrics.fg_ratio(metrics.evaluation_mask(load_mask_l(s.mask), resolution, mask_mode))
+            for s in samples
+        ]
     )
 
 

@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from harmonylib.cache import CacheFolder, Marker
 from harmonylib.float_predictions import save_float_prediction
-from harmonylib.io import atomic_save_image, atomic_write_json, load_mask_l, load_rgb
+from harmonylib.io import atomic_save_image, load_mask_l, load_rgb
 from harmonylib.reproducibility import derive_seed, make_generator
 
 SETTINGS_FILE = "INFERENCE.json"
@@ -144,19 +145,9 @@ def predict_split(
     Raises:
         FileExistsError: ``out_dir`` holds predictions made with other settings.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     meta = {"settings": asdict(settings), "hash": settings.hash(), "n": len(samples)}
-    info = out / SETTINGS_FILE
-    if info.is_file():
-        old = json.loads(info.read_text())
-        if old.get("hash") != meta["hash"]:
-            raise FileExistsError(
-                f"{out} holds predictions made with other settings ({old.get('settings')}); "
-                "use another folder or delete it"
-            )
-    else:
-        atomic_write_json(info, meta)
+    cache = _cache(out_dir, settings)
+    out = cache.open(record=meta)
 
     if float_format not in (None, "npy"):
         raise ValueError(f"float_format {float_format!r}: predict_split writes 'npy' (or None)")
@@ -195,7 +186,7 @@ def predict_split(
         bar.update(len(batch))
     bar.close()
     if all((out / f"{s.name}{x}").is_file() for s in samples for x in suffixes):
-        (out / DONE_FILE).write_text(meta["hash"] + "\n")
+        cache.mark_done()
     return out
 
 
@@ -211,5 +202,12 @@ def _resize_float(rgb, r: int | None):
 
 def is_complete(out_dir: str | os.PathLike, settings: InferenceSettings) -> bool:
     """Whether ``out_dir`` holds a finished prediction set made with ``settings``."""
-    done = Path(out_dir) / DONE_FILE
-    return done.is_file() and done.read_text().strip() == settings.hash()
+    return _cache(out_dir, settings).is_done()
+
+
+def _cache(out_dir: str | os.PathLike, settings: InferenceSettings) -> CacheFolder:
+    """The predictions folder as a :class:`~harmonylib.cache.CacheFolder` keyed by the settings hash."""
+    return CacheFolder(
+        Path(out_dir), settings.hash(), done=Marker(DONE_FILE), key_marker=Marker(SETTINGS_FILE, "hash"),
+        what="predictions made with other settings",
+    )  # fmt: skip

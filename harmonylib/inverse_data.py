@@ -670,7 +670,8 @@ def generate_human_harmony_candidates(
         (``generated`` counts candidates made by this call; a resumed build makes fewer).
     """
     from harmonylib.augment import read_manifest
-    from harmonylib.data.human_harmony import CANDIDATES_DIR, generate_human_harmony, read_pairs
+    from harmonylib.data.human_harmony import CANDIDATES_DIR, read_pairs
+    from harmonylib.human_harmony_build import generate_human_harmony
 
     _check_inverse(pipeline)
     root = Path(root)
@@ -766,15 +767,24 @@ def _build_key(cfg: Config, source: Path) -> dict[str, Any]:
 
 def mark_human_harmony_done(cfg: Config, root: str | os.PathLike, source: Path, **record: Any) -> Path:
     """Write ``BUILD_DONE.json`` (last): what the build used, so :func:`ensure_human_harmony` can reuse it."""
-    path = Path(root) / HUMAN_HARMONY_DONE
-    atomic_write_json(path, {"key": _build_key(cfg, source), **record})
-    return path
+    return _build_cache(cfg, root, source).mark_done(record)
 
 
 def is_human_harmony_built(cfg: Config, root: str | os.PathLike, source: Path) -> bool:
     """Whether ``root`` holds a finished build of this profile, seed, K and source."""
-    path = Path(root) / HUMAN_HARMONY_DONE
-    return path.is_file() and json.loads(path.read_text()).get("key") == _build_key(cfg, source)
+    return _build_cache(cfg, root, source).is_done()
+
+
+def _build_cache(cfg: Config, root: str | os.PathLike, source: Path):
+    """The built root as a :class:`~harmonylib.cache.CacheFolder`; ``BUILD_DONE.json`` holds the key.
+
+    A root built with another key is rebuilt in place (stage 1 rewrites the pairs, stage 3 replaces
+    stale composites), so its done marker is not a foreign-key refusal.
+    """
+    from harmonylib.cache import CacheFolder, Marker
+
+    return CacheFolder(Path(root), _build_key(cfg, source), done=Marker(HUMAN_HARMONY_DONE, "key"),
+                       what="a Human Harmony build")  # fmt: skip
 
 
 def ensure_human_harmony(
@@ -796,7 +806,8 @@ def ensure_human_harmony(
         :func:`human_harmony_root`; ``read_split(it, "train" | "test")`` reads it.
     """
     from harmonylib.assemble import assemble_pipeline
-    from harmonylib.data.human_harmony import prepare_human_harmony, select_human_harmony
+    from harmonylib.data.human_harmony import prepare_human_harmony
+    from harmonylib.human_harmony_build import select_human_harmony
 
     source = imaterialist_source(cfg, out_dir, imaterialist_root)
     root = human_harmony_root(cfg, out_dir)

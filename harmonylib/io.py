@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -181,7 +182,7 @@ def load_rgb(path: str | os.PathLike, exif_transpose: bool = True) -> Image.Imag
 def load_mask_l(path: str | os.PathLike, exif_transpose: bool = True) -> Image.Image:
     """Open a mask as an 8-bit single-channel ("L") image, without thresholding it.
 
-    Thresholding happens in one place per use: ``harmonylib.data.datasets.binarize_mask`` for
+    Thresholding happens in one place per use: ``harmonylib.imageproc.threshold_mask`` for
     training and inference, the evaluator's dithering for metric parity.
     """
     path = Path(path)
@@ -195,3 +196,23 @@ def load_mask_l(path: str | os.PathLike, exif_transpose: bool = True) -> Image.I
         if arr[..., :3].std() == 0:
             return Image.fromarray(arr[..., 3], "L")
     return img.convert("L")
+
+
+def link_or_copy(src: Path, dst: Path, mode: str = "hardlink") -> None:
+    """Place ``src`` at ``dst`` (hard link, else copy), atomically; an existing ``dst`` is kept."""
+    if dst.exists():
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "hardlink":
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.link")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        try:
+            os.link(src, tmp)
+            os.replace(tmp, dst)
+            return
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)

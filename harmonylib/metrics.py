@@ -38,11 +38,22 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+# the protocol's resize and mask rule, and the foreground-ratio bins, live in imageproc (shared
+# with the data builders); re-exported here because they are part of the evaluation protocol
+from harmonylib.imageproc import (  # noqa: F401
+    FG_BIN_LABELS,
+    FG_BINS,
+    MASK_MODES,
+    MaskMode,
+    evaluation_mask,
+    fg_bin_index,
+    fg_ratio,
+    resize_rgb,
+)
+
 PEAK = 255.0
 Background = Literal["gt", "composite", "none"]
-MaskMode = Literal["dither", "threshold"]
 BACKGROUNDS = ("gt", "composite", "none")
-MASK_MODES = ("dither", "threshold")
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,28 +147,6 @@ def bmse(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return _masked_mse(a, b, 1.0 - _mask_2d(mask, np.shape(a)))
 
 
-# Foreground-ratio bins of HDNet and the paper's Table 3: [0,.05), [.05,.15), [.15,1].
-FG_BINS = ((0.0, 0.05), (0.05, 0.15), (0.15, 1.0))
-FG_BIN_LABELS = ("0-5%", "5-15%", "15-100%")
-
-
-def fg_bin_index(ratio: np.ndarray | float) -> np.ndarray:
-    """Index into :data:`FG_BINS` of each foreground ratio: [0,.05)→0, [.05,.15)→1, [.15,1]→2.
-
-    Unlike the authors' half-open [0.15, 1.0), r = 1 is put in the last bin.
-    """
-    inner = np.array([hi for _, hi in FG_BINS[:-1]])  # [0.05, 0.15]
-    return np.searchsorted(inner, np.asarray(ratio, dtype=np.float64), side="right")
-
-
-def fg_ratio(mask: np.ndarray) -> float:
-    """Foreground ratio ``ΣM/(H·W)`` of a (H, W) or (H, W, 1) mask in [0, 1]."""
-    m = np.asarray(mask, dtype=np.float64)
-    if m.ndim == 3 and m.shape[-1] == 1:
-        m = m[..., 0]
-    return float(m.mean())
-
-
 def squared_error_sums(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exact integer sums of squared errors over the foreground and over the whole image.
 
@@ -247,54 +236,6 @@ def batch_metrics(pred: np.ndarray, real: np.ndarray, mask: np.ndarray) -> dict[
 # --------------------------------------------------------------------------------------------
 
 
-def resize_rgb(img: Image.Image, resolution: int = 256) -> np.ndarray:
-    """An RGB PIL image as a (R, R, 3) uint8 array, resized with PIL BILINEAR if not R×R.
-
-    PIL's BILINEAR antialiases when downscaling, as ``torchvision.transforms.functional.resize``
-    on a PIL image (what the authors call) does.
-    """
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    if img.size != (resolution, resolution):
-        img = img.resize((resolution, resolution), Image.Resampling.BILINEAR)
-    return np.asarray(img)
-
-
-def binarize_mask(mask_img: Image.Image, resolution: int = 256, mode: MaskMode = "dither") -> np.ndarray:
-    """The evaluation mask: a (R, R) bool array.
-
-    ``"dither"`` (default, the authors'): ``convert("1")`` at the file's resolution, which applies
-    Floyd–Steinberg dithering to grey values, then a NEAREST resize (PIL forces NEAREST for
-    mode "1"). ``"threshold"``: ``> 127`` at the file's resolution, then NEAREST; documented
-    alternative, closer to how the training data binarises masks.
-
-    Args:
-        mask_img: a single-channel ("L") mask image; other modes are converted to "L" first.
-        resolution: output side.
-        mode: ``"dither"`` or ``"threshold"``.
-    """
-    if mode not in MASK_MODES:
-        raise ValueError(f"mask mode {mode!r} is not one of {list(MASK_MODES)}")
-    if mask_img.mode != "L":
-        mask_img = mask_img.convert("L")
-    size = (resolution, resolution)
-    if mode == "threshold" or _is_binary(mask_img):
-        # "> 127" is per pixel, so it commutes with NEAREST sampling: resize first, then threshold.
-        # A mask that holds only 0 and 255 is unchanged by PIL's Floyd–Steinberg (no error to
-        # diffuse), so for it dithering at full size is the same threshold: same result, less work.
-        small = mask_img if mask_img.size == size else mask_img.resize(size, Image.Resampling.NEAREST)
-        return np.asarray(small) > 127
-    bilevel = mask_img.convert("1")  # Floyd–Steinberg, PIL's default dither
-    if bilevel.size != size:
-        bilevel = bilevel.resize(size, Image.Resampling.NEAREST)  # PIL's only choice for mode "1"
-    return np.asarray(bilevel, dtype=bool)
-
-
-def _is_binary(mask_img: Image.Image) -> bool:
-    a = np.asarray(mask_img)
-    return not np.any((a - np.uint8(1)) < 254)  # uint8 wrap: true for 1..254 only
-
-
 def paste_background(pred: np.ndarray, background: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``pred·M + background·(1−M)`` for a binary mask, exactly, in uint8.
 
@@ -323,7 +264,7 @@ def prepare_protocol_arrays(
         resolution: the side the metrics are computed at (256 in the paper).
         background: ``"gt"`` pastes the ground-truth background into the prediction (authors'
             ``--use_gt_bg``), ``"composite"`` pastes the composite's, ``"none"`` scores raw.
-        mask_mode: ``"dither"`` (authors') or ``"threshold"``; see :func:`binarize_mask`.
+        mask_mode: ``"dither"`` (authors') or ``"threshold"``; see :func:`harmonylib.imageproc.evaluation_mask`.
 
     Returns:
         ``(pred, real, mask)``: (R, R, 3) uint8, (R, R, 3) uint8, (R, R) bool; ``pred`` has
@@ -333,7 +274,7 @@ def prepare_protocol_arrays(
         raise ValueError(f"background {background!r} is not one of {list(BACKGROUNDS)}")
     pred = resize_rgb(pred_img, resolution)
     real = resize_rgb(real_img, resolution)
-    mask = binarize_mask(mask_img, resolution, mask_mode)
+    mask = evaluation_mask(mask_img, resolution, mask_mode)
     if background == "gt":
         pred = paste_background(pred, real, mask)
     elif background == "composite":

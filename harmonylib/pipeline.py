@@ -25,7 +25,7 @@ RNG draw order, per sample, from that sample's generator (the authors' order, §
     3. one ancestral noise per Euler step (5 by default)        (B, 4, h, w) each
     4. Harmony-VAE condition posterior sample (HarmonyVAE only) (B, 4, h, w)
 
-Masks are binarised in one place, ``harmonylib.data.datasets.binarize_mask`` (foreground where
+Masks are binarised in one place, ``harmonylib.imageproc.threshold_mask`` (foreground where
 value >= 0.5 on [0, 1]), at the input's own size; every resized mask is resized from that binary mask with
 nearest-neighbour sampling, so it stays binary.
 """
@@ -48,7 +48,7 @@ from diffusers import AutoencoderKL, DiffusionPipeline, SchedulerMixin, UNet2DCo
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from harmonylib.data.datasets import binarize_mask  # THE mask threshold (>= 0.5), one place
+from harmonylib.imageproc import threshold_mask  # the model-input mask threshold (>= 0.5), one place
 from harmonylib.io import load_mask_l, load_rgb
 from harmonylib.models.harmony_vae import HarmonyVAE
 from harmonylib.models.refinement_unet import RefinementUNet
@@ -475,7 +475,7 @@ class DiffHarmonyPipeline(DiffusionPipeline):
                 no EXIF step), (H, W, 3) uint8/uint16/[0,1]-float arrays, or (3, H, W) / (B, 3, H, W)
                 tensors in [0, 1]. Direction ``"forward"``: composites; ``"inverse"``: real images.
             mask_image: one mask per image, same kinds; foreground = white. Soft masks are
-                thresholded at 0.5 (``harmonylib.data.datasets.binarize_mask``). Must have the image's size.
+                thresholded at 0.5 (``harmonylib.imageproc.threshold_mask``). Must have the image's size.
             num_inference_steps: Euler-ancestral steps (paper: 5).
             generator: one ``torch.Generator`` per sample (a list), or a single one for one sample.
                 ``None`` draws from torch's global RNG (not reproducible).
@@ -531,7 +531,7 @@ class DiffHarmonyPipeline(DiffusionPipeline):
         samples: list[_Sample] = []
         for i, (img, msk) in enumerate(zip(images_in, masks_in, strict=True)):
             img_arr = _image_to_array(img, f"image[{i}]")  # (H, W, 3)
-            msk_arr = binarize_mask(_mask_to_array(msk, f"mask_image[{i}]"))  # (H, W) in {0, 1}
+            msk_arr = threshold_mask(_mask_to_array(msk, f"mask_image[{i}]"))  # (H, W) in {0, 1}
             if img_arr.shape[:2] != msk_arr.shape:
                 raise ValueError(
                     f"image[{i}] is {img_arr.shape[1]}x{img_arr.shape[0]} (WxH) but mask_image[{i}] is "

@@ -263,8 +263,7 @@ def released_pipeline(profile: str = "mini", seed: int | None = None):
     """
     from diffusers import UNet2DConditionModel
 
-    from harmonylib.config import load_config
-    from harmonylib.experiments import PAPER_VARIANT, with_seed
+    from harmonylib.config import PAPER_VARIANT, load_config, with_seed
     from harmonylib.models.scheduler import make_scheduler
     from harmonylib.models.unet import EmptyPromptEmbedding
     from harmonylib.paths import resolve

@@ -46,8 +46,8 @@ def retrain(
         unet_runs_dir: where stage (d)'s run folder lives (default ``out/runs``); pointing it at
             ``results/<profile>/runs/pretrain`` reuses the pretraining's finished run.
     """
-    from harmonylib.config import load_config
-    from harmonylib.experiments import PAPER_VARIANT, default_seeds, with_seed
+    from harmonylib.config import PAPER_VARIANT, load_config, with_seed
+    from harmonylib.experiments import default_seeds
     from harmonylib.paths import portable, resolve, results_dir
     from harmonylib.provenance import provenance, sha256_tree
     from harmonylib.release import export_release, release_name

@@ -9,9 +9,9 @@ from PIL import Image
 from skimage import color
 
 from harmonylib.baselines import COLOUR_TRANSFER_CAPTION, colour_transfer, colour_transfer_predictions
-from harmonylib.data.datasets import binarize_mask
 from harmonylib.data.iharmony4 import read_split
 from harmonylib.evaluation import GroundTruthCache, aggregate, evaluate_predictions
+from harmonylib.imageproc import threshold_mask
 from harmonylib.io import load_mask_l, load_rgb
 from harmonylib.models.pixel_baseline import (
     PIXEL_BASELINE_CONFIGS,
@@ -46,7 +46,7 @@ def test_background_untouched_and_foreground_takes_background_statistics(smoke_p
     for s in samples:
         comp = np.asarray(load_rgb(s.composite))
         pred = np.asarray(load_rgb(out / f"{s.name}.png"))
-        fg = binarize_mask(load_mask_l(s.mask)) > 0.5
+        fg = threshold_mask(load_mask_l(s.mask)) > 0.5
         assert pred.shape == comp.shape
         np.testing.assert_array_equal(pred[~fg], comp[~fg])
         # Reinhard: the foreground's Lab lightness mean becomes the background's, up to 8-bit

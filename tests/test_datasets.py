@@ -11,11 +11,10 @@ from torch.utils.data import DataLoader
 from harmonylib.data.datasets import (
     HarmonyDataset,
     PreResizedCache,
-    binarize_mask,
     load_resized,
-    target_geometry,
 )
 from harmonylib.data.iharmony4 import read_split
+from harmonylib.imageproc import target_geometry, threshold_mask
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +22,15 @@ def smoke_test_samples(smoke_data_root):
     return read_split(smoke_data_root, "test")
 
 
-def test_binarize_mask_threshold_is_one_place():
+def test_threshold_mask_is_the_model_input_rule():
     u8 = np.array([0, 127, 128, 255], np.uint8)
-    np.testing.assert_array_equal(binarize_mask(u8), [0, 0, 1, 1])
-    np.testing.assert_array_equal(binarize_mask(u8 / 255.0), [0, 0, 1, 1])
-    np.testing.assert_array_equal(binarize_mask(np.array([0.499, 0.5])), [0, 1])
-    t = binarize_mask(torch.tensor([0.2, 0.7]))
+    np.testing.assert_array_equal(threshold_mask(u8), [0, 0, 1, 1])
+    np.testing.assert_array_equal(threshold_mask(u8 / 255.0), [0, 0, 1, 1])
+    np.testing.assert_array_equal(threshold_mask(np.array([0.499, 0.5])), [0, 1])
+    t = threshold_mask(torch.tensor([0.2, 0.7]))
     assert t.dtype == torch.float32 and t.tolist() == [0, 1]
-    assert binarize_mask(torch.tensor([127, 128], dtype=torch.uint8)).tolist() == [0, 1]
-    assert binarize_mask(Image.fromarray(u8[None], "L")).tolist() == [[0, 0, 1, 1]]
+    assert threshold_mask(torch.tensor([127, 128], dtype=torch.uint8)).tolist() == [0, 1]
+    assert threshold_mask(Image.fromarray(u8[None], "L")).tolist() == [[0, 0, 1, 1]]
 
 
 @pytest.mark.parametrize(

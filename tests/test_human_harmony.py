@@ -20,7 +20,6 @@ from harmonylib.data.human_harmony import (
     ImaterialistFormatError,
     assign_split,
     filter_images,
-    generate_human_harmony,
     is_product_only,
     prepare_human_harmony,
     read_annotations,
@@ -28,12 +27,12 @@ from harmonylib.data.human_harmony import (
     read_pairs,
     rle_decode,
     rle_encode,
-    select_human_harmony,
     split_sizes,
     union_mask,
 )
 from harmonylib.data.iharmony4 import read_split
 from harmonylib.data.imaterialist_fixture import CATEGORIES, build_imaterialist_fixture
+from harmonylib.human_harmony_build import generate_human_harmony, select_human_harmony
 from harmonylib.io import load_mask_l, load_rgb
 
 

@@ -130,8 +130,8 @@ def test_binary_mask_is_the_same_under_dither_and_threshold():
     m = np.zeros((300, 200), np.uint8)
     m[50:200, 40:150] = 255
     img = Image.fromarray(m, "L")
-    d = M.binarize_mask(img, 256, "dither")
-    t = M.binarize_mask(img, 256, "threshold")
+    d = M.evaluation_mask(img, 256, "dither")
+    t = M.evaluation_mask(img, 256, "threshold")
     assert d.dtype == bool and d.shape == (256, 256)
     assert np.array_equal(d, t)
 
@@ -139,11 +139,11 @@ def test_binary_mask_is_the_same_under_dither_and_threshold():
 def test_grey_mask_is_dithered_not_thresholded():
     # A flat grey 100 mask: Floyd–Steinberg keeps about 100/255 of the pixels, ">127" none.
     img = Image.fromarray(np.full((256, 256), 100, np.uint8), "L")
-    d = M.binarize_mask(img, 256, "dither")
+    d = M.evaluation_mask(img, 256, "dither")
     assert d.mean() == pytest.approx(100 / 255, abs=0.01)
-    assert not M.binarize_mask(img, 256, "threshold").any()
+    assert not M.evaluation_mask(img, 256, "threshold").any()
     with pytest.raises(ValueError, match="mask mode"):
-        M.binarize_mask(img, 256, "soft")
+        M.evaluation_mask(img, 256, "soft")
 
 
 def test_mask_is_binarised_before_the_nearest_resize():
@@ -151,7 +151,7 @@ def test_mask_is_binarised_before_the_nearest_resize():
     rng = _rng(3)
     m = Image.fromarray(rng.integers(0, 256, (513, 411), dtype=np.uint8), "L")
     want = np.asarray(m.convert("1").resize((256, 256), Image.Resampling.NEAREST))
-    assert np.array_equal(M.binarize_mask(m, 256, "dither"), want)
+    assert np.array_equal(M.evaluation_mask(m, 256, "dither"), want)
 
 
 def test_paste_background_and_prepare_switches():
@@ -183,7 +183,7 @@ def test_paste_background_and_prepare_switches():
 
 @pytest.mark.parametrize("size", [(700, 500), (256, 256), (180, 260), (513, 411)])
 def test_binary_mask_fast_path_equals_dithering(size):
-    # A 0/255 mask is unchanged by Floyd–Steinberg, so binarize_mask skips it; check it is equal.
+    # A 0/255 mask is unchanged by Floyd–Steinberg, so evaluation_mask skips it; check it is equal.
     w, h = size
     rng = _rng(w)
     blocks = rng.random((h // 7 + 1, w // 7 + 1)) < 0.4
@@ -191,9 +191,9 @@ def test_binary_mask_fast_path_equals_dithering(size):
     m[rng.random((h, w)) < 0.02] ^= True  # isolated pixels too
     img = Image.fromarray(m.astype(np.uint8) * 255, "L")
     want = np.asarray(img.convert("1").resize((256, 256), Image.Resampling.NEAREST))
-    assert np.array_equal(M.binarize_mask(img, 256, "dither"), want)
+    assert np.array_equal(M.evaluation_mask(img, 256, "dither"), want)
     thr = np.asarray(Image.fromarray(np.asarray(img) > 127).resize((256, 256), Image.Resampling.NEAREST))
-    assert np.array_equal(M.binarize_mask(img, 256, "threshold"), thr)
+    assert np.array_equal(M.evaluation_mask(img, 256, "threshold"), thr)
 
 
 def test_squared_error_sums_are_exact_integers():

@@ -94,12 +94,11 @@ from scipy import ndimage
 from skimage.draw import polygon as draw_polygon
 from skimage.segmentation import felzenszwalb
 
-from harmonylib import metrics
 from harmonylib.config import SUBSETS, BuiltinDataConfig, Config, DataConfig, config_hash, to_dict
 from harmonylib.data import recolor as rc
 from harmonylib.data.iharmony4 import PUBLISHED_COUNTS
+from harmonylib.imageproc import FG_BIN_LABELS, FG_BINS, evaluation_mask, fg_bin_index, fg_ratio
 from harmonylib.io import load_rgb
-from harmonylib.metrics import FG_BIN_LABELS, FG_BINS
 from harmonylib.paths import resolve
 from harmonylib.reproducibility import numpy_rng
 
@@ -108,7 +107,7 @@ GENERATOR_VERSION = 2
 BUILD_FILE = "BUILD.json"
 COMPOSITES_FILE = "composites.csv"  # per composite: split, subset, name, photo, recolouring, fg ratio
 
-# iHarmony4's test mix over the evaluator's foreground-ratio bins (metrics.FG_BINS).
+# iHarmony4's test mix over the evaluator's foreground-ratio bins (imageproc.FG_BINS).
 FG_MIX_COUNTS = (3835, 1951, 1618)  # paper Table 3, N_samples on iHarmony4 test (sum 7404)
 # Accepted measured ratios per bin. Bin 0 needs a mask that survives the 256 resize;
 # bin 2 stays below 0.9 (a "foreground" covering nearly all the image is not a composite).
@@ -480,12 +479,12 @@ def _assign_strengths(plans: list[_RealPlan], seed: int, splits: Sequence[str] =
 def fg_ratio_256(mask: np.ndarray) -> float:
     """Foreground ratio of a boolean mask as the evaluator measures it (dither, NEAREST to 256)."""
     img = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), "L")
-    return metrics.fg_ratio(metrics.binarize_mask(img, 256, "dither"))
+    return fg_ratio(evaluation_mask(img, 256, "dither"))
 
 
 def fg_bin(ratio: float) -> int:
-    """Index of the evaluator's foreground-ratio bin holding ``ratio`` (metrics.fg_bin_index)."""
-    return int(metrics.fg_bin_index(ratio))
+    """Index of the evaluator's foreground-ratio bin holding ``ratio`` (imageproc.fg_bin_index)."""
+    return int(fg_bin_index(ratio))
 
 
 def _target_ratio(b: int, rng: np.random.Generator) -> float:

@@ -1,4 +1,4 @@
-"""Torch datasets over iHarmony4-style samples: resizing, mask binarisation, an in-memory cache.
+"""Torch datasets over iHarmony4-style samples, resized and binarised by :mod:`harmonylib.imageproc`, with an in-memory cache.
 
 Geometry (official-implementation.md §6, §10.17): the authors' UNet, inference and inverse
 generation squash every image to a square ("square"), their Harmony-VAE trains on shorter-side
@@ -7,7 +7,7 @@ multiples of 8 (the pipeline only needs %8), for batch size 1 or same-shape batc
 
 RGB is resized with PIL bilinear, which is antialiased when downscaling (as torchvision's
 ``TF.resize`` on PIL images, the authors' call). Masks are resized as 8-bit "L" images with the
-same bilinear filter and then thresholded by :func:`binarize_mask`. The authors instead dither
+same bilinear filter and then thresholded by :func:`harmonylib.imageproc.threshold_mask`. The authors instead dither
 with ``convert("1")`` and resize with NEAREST; on 0/255 masks dithering is a plain threshold, and
 bilinear-then-threshold places the resized boundary where the area-weighted coverage crosses
 one half instead of where the nearest source pixel happens to fall. The evaluator keeps the
@@ -19,70 +19,15 @@ No augmentation and no global RNG: item ``i`` is a pure function of the sample a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from harmonylib.data.iharmony4 import Sample
+from harmonylib.imageproc import RESIZE_MODES, ResizeMode, resize_image, target_geometry, threshold_mask
 from harmonylib.io import load_mask_l, load_rgb
-
-ResizeMode = Literal["square", "center_crop", "keep_aspect"]
-RESIZE_MODES = ("square", "center_crop", "keep_aspect")
-
-
-def binarize_mask(x: Any) -> Any:
-    """THE threshold for masks in training and inference: foreground where ``x >= 0.5``.
-
-    ``uint8`` input (0..255) is thresholded at ``> 127`` (the same cut: 128/255 >= 0.5 > 127/255);
-    float input is taken to be in [0, 1]. Returns float32 {0, 1} of the same shape, as a torch
-    tensor for tensor input, else a numpy array.
-    """
-    if isinstance(x, torch.Tensor):
-        fg = x > 127 if x.dtype == torch.uint8 else x >= 0.5
-        return fg.to(torch.float32)
-    if isinstance(x, Image.Image):
-        x = np.asarray(x.convert("L"))
-    arr = np.asarray(x)
-    fg = arr > 127 if arr.dtype == np.uint8 else arr >= 0.5
-    return fg.astype(np.float32)
-
-
-def _round8(v: float) -> int:
-    return max(8, int(round(v / 8.0)) * 8)
-
-
-def target_geometry(
-    width: int, height: int, size: int, resize: str
-) -> tuple[tuple[int, int], tuple[int, int, int, int] | None]:
-    """((resized width, height), crop box or None) for an image of ``width`` x ``height``.
-
-    center_crop follows torchvision: ``Resize(size)`` gives the long side ``int(size * long / short)``
-    and ``CenterCrop`` starts at ``round((side - size) / 2)``.
-    """
-    if resize == "square":
-        return (size, size), None
-    if resize == "center_crop":
-        if width <= height:
-            rw, rh = size, int(size * height / width)
-        else:
-            rw, rh = int(size * width / height), size
-        left, top = int(round((rw - size) / 2.0)), int(round((rh - size) / 2.0))
-        return (rw, rh), (left, top, left + size, top + size)
-    if resize == "keep_aspect":
-        s = size / min(width, height)
-        return (_round8(width * s), _round8(height * s)), None
-    raise ValueError(f"unknown resize mode {resize!r}; allowed: {list(RESIZE_MODES)}")
-
-
-def _resize(img: Image.Image, size: int, resize: str) -> np.ndarray:
-    (rw, rh), box = target_geometry(img.width, img.height, size, resize)
-    out = img if img.size == (rw, rh) else img.resize((rw, rh), Image.BILINEAR)
-    if box is not None:
-        out = out.crop(box)
-    return np.asarray(out)
 
 
 def load_resized(
@@ -96,7 +41,11 @@ def load_resized(
         raise ValueError(
             f"{sample.name}: sizes differ: composite {comp.size}, real {real.size}, mask {mask.size}"
         )
-    return _resize(comp, size, resize), _resize(real, size, resize), _resize(mask, size, resize)
+    return (
+        resize_image(comp, size, resize),
+        resize_image(real, size, resize),
+        resize_image(mask, size, resize),
+    )
 
 
 class PreResizedCache:
@@ -206,7 +155,7 @@ class HarmonyDataset(Dataset):
         return {
             "composite": _to_tensor_rgb(comp),  # (3, H, W)
             "real": _to_tensor_rgb(real),  # (3, H, W)
-            "mask": torch.from_numpy(binarize_mask(mask))[None],  # (1, H, W)
+            "mask": torch.from_numpy(threshold_mask(mask))[None],  # (1, H, W)
             "name": sample.name,
             "subset": sample.subset,
             "index": index,

@@ -22,14 +22,16 @@ Format facts this reader relies on (from the competition's Data page and the rel
   ``closures``, ``decorations``. There is no person / skin / hair class. ``attributes`` lists the
   fine-grained attributes (``id``, ``name``, ``supercategory``, ``level``).
 
-The builder's stages, each callable on its own and resumable:
+The builder's stages, each callable on its own and resumable (this module reads the source and
+prepares it, and imports no model; stages 2-3 live on the augmentation side):
 
 1. :func:`prepare_human_harmony` (no model needed) -- filter product-only images, union each
    image's segments into one foreground mask, split train/test, link the real images, write
    ``human_harmony_pairs.csv`` and foreground-ratio statistics.
-2. :func:`generate_human_harmony` -- K = 10 candidates per pair with the inverse model
-   (:func:`harmonylib.augment.generate_candidates`; shards under ``accelerate launch``).
-3. :func:`select_human_harmony` -- the harmony classifier keeps, per (real, mask) pair, the
+2. :func:`harmonylib.human_harmony_build.generate_human_harmony` -- K = 10 candidates per pair
+   with the inverse model (:func:`harmonylib.augment.generate_candidates`; shards under
+   ``accelerate launch``).
+3. :func:`harmonylib.human_harmony_build.select_human_harmony` -- the harmony classifier keeps, per (real, mask) pair, the
    candidate with the highest P(unharmonious) (:func:`harmonylib.augment.select_best`); writes
    the composites and the lists.
 
@@ -71,7 +73,6 @@ Output (a root the iHarmony4 reader reads unchanged through its combined lists):
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -86,15 +87,9 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from harmonylib import metrics
-from harmonylib.augment import (
-    Pair,
-    generate_candidates,
-    link_or_copy,
-    score_candidates,
-    select_best,
-)
-from harmonylib.io import atomic_save_image, atomic_write_json, atomic_write_text, load_mask_l
+from harmonylib import imageproc
+from harmonylib.data.iharmony4 import Pair
+from harmonylib.io import atomic_save_image, atomic_write_json, atomic_write_text, link_or_copy, load_mask_l
 from harmonylib.reproducibility import numpy_rng
 
 SUBSET = "HumanHarmony"
@@ -113,7 +108,7 @@ BODY_SUPERCATEGORIES = (
 IHARMONY4_TEST = (7404, 73146)
 PAPER_PAIRS = 29103  # 26,157 + 2,946 (§5.1.2; the text's 29,106 is off by 3)
 PAPER_SPLIT = (26157, 2946)
-PAPER_TEST_FG_MIX = (26, 323, 2597)  # Table 3, N_samples of Human Harmony test per metrics.FG_BINS
+PAPER_TEST_FG_MIX = (26, 323, 2597)  # Table 3, N_samples of Human Harmony test per imageproc.FG_BINS
 PAPER_K = 10
 PAIRS_FILE = "human_harmony_pairs.csv"
 SUMMARY_FILE = "HUMAN_HARMONY.json"
@@ -323,7 +318,7 @@ def assign_split(image_ids: Sequence[str], seed: int) -> dict[str, str]:
 # ---------------------------------------------------------------------------------- stage 1
 
 
-def _subset_dir(out_root: Path) -> Path:
+def subset_dir(out_root: Path) -> Path:
     return out_root / SUBSET
 
 
@@ -367,26 +362,26 @@ def _place_real(src: Path, real_dir: Path, image_id: str, height: int, width: in
 
 def mask_fg_ratio(mask_path: str | os.PathLike) -> float:
     """Foreground ratio as the evaluator measures it (dither, NEAREST to 256², fraction of pixels)."""
-    return metrics.fg_ratio(metrics.binarize_mask(load_mask_l(mask_path), 256, "dither"))
+    return imageproc.fg_ratio(imageproc.evaluation_mask(load_mask_l(mask_path), 256, "dither"))
 
 
 def fg_ratio_stats(pairs: pd.DataFrame) -> dict[str, Any]:
-    """Counts and fractions per split over ``metrics.FG_BINS`` (``pairs`` needs ``split``, ``fg_bin``)."""
-    out: dict[str, Any] = {"bins": list(metrics.FG_BIN_LABELS)}
+    """Counts and fractions per split over ``imageproc.FG_BINS`` (``pairs`` needs ``split``, ``fg_bin``)."""
+    out: dict[str, Any] = {"bins": list(imageproc.FG_BIN_LABELS)}
     for split in ("train", "test", "all"):
         sel = pairs if split == "all" else pairs[pairs["split"] == split]
-        counts = [int((sel["fg_bin"] == b).sum()) for b in range(len(metrics.FG_BINS))]
+        counts = [int((sel["fg_bin"] == b).sum()) for b in range(len(imageproc.FG_BINS))]
         total = max(1, sum(counts))
         out[split] = {
-            "counts": dict(zip(metrics.FG_BIN_LABELS, counts, strict=True)),
-            "fractions": dict(zip(metrics.FG_BIN_LABELS, [c / total for c in counts], strict=True)),
+            "counts": dict(zip(imageproc.FG_BIN_LABELS, counts, strict=True)),
+            "fractions": dict(zip(imageproc.FG_BIN_LABELS, [c / total for c in counts], strict=True)),
             "mean_fg_ratio": float(sel["fg_ratio"].mean()) if len(sel) else float("nan"),
         }
     paper_total = sum(PAPER_TEST_FG_MIX)
     out["paper_test"] = {
-        "counts": dict(zip(metrics.FG_BIN_LABELS, PAPER_TEST_FG_MIX, strict=True)),
+        "counts": dict(zip(imageproc.FG_BIN_LABELS, PAPER_TEST_FG_MIX, strict=True)),
         "fractions": dict(
-            zip(metrics.FG_BIN_LABELS, [c / paper_total for c in PAPER_TEST_FG_MIX], strict=True)
+            zip(imageproc.FG_BIN_LABELS, [c / paper_total for c in PAPER_TEST_FG_MIX], strict=True)
         ),
     }
     return out
@@ -429,7 +424,7 @@ def prepare_human_harmony(
             raise ValueError(f"mask_classes: {sorted(unknown)} are not categories of label_descriptions.json")
     kept, dropped = filter_images(ann, categories, rule)
     split = assign_split(kept, seed)
-    sub = _subset_dir(out_root)
+    sub = subset_dir(out_root)
     (sub / "masks").mkdir(parents=True, exist_ok=True)
     (sub / "real_images").mkdir(parents=True, exist_ok=True)
 
@@ -457,7 +452,7 @@ def prepare_human_harmony(
                 "real": real.name,
                 "mask": mask_path.name,
                 "fg_ratio": ratio,
-                "fg_bin": int(metrics.fg_bin_index(ratio)),
+                "fg_bin": int(imageproc.fg_bin_index(ratio)),
             }
         )
     pairs = pd.DataFrame(
@@ -510,7 +505,7 @@ def read_pairs(out_root: str | os.PathLike) -> pd.DataFrame:
 def human_harmony_pairs(out_root: str | os.PathLike) -> list[Pair]:
     """The prepared (real, mask) pairs as :class:`harmonylib.augment.Pair`, in ImageId order."""
     out_root = Path(out_root)
-    sub = _subset_dir(out_root)
+    sub = subset_dir(out_root)
     return [
         Pair(
             subset=SUBSET,
@@ -522,204 +517,12 @@ def human_harmony_pairs(out_root: str | os.PathLike) -> list[Pair]:
     ]
 
 
-# ------------------------------------------------------------------------------ stages 2, 3
-
-
-def generate_human_harmony(
-    out_root: str | os.PathLike,
-    pipeline: Any,
-    *,
-    k: int = PAPER_K,
-    seed: int = 0,
-    batch_size: int = 8,
-    candidates_root: str | os.PathLike | None = None,
-    **generate_kwargs: Any,
-) -> Path:
-    """Stage 2: K candidates per prepared pair with the inverse pipeline (resumable, shardable).
-
-    ``generate_kwargs`` go to :func:`harmonylib.augment.generate_candidates` (``rank``,
-    ``world_size``, ``num_inference_steps``, ``size_mode``, ``size``, ``model_paths``, ...).
-
-    Returns:
-        This process's manifest part.
-    """
-    out_root = Path(out_root)
-    cand = Path(candidates_root) if candidates_root is not None else out_root / CANDIDATES_DIR
-    return generate_candidates(
-        pipeline,
-        human_harmony_pairs(out_root),
-        cand,
-        k=k,
-        seed=seed,
-        batch_size=batch_size,
-        **generate_kwargs,
-    )
-
-
-def select_human_harmony(
-    out_root: str | os.PathLike,
-    classifier: Any,
-    *,
-    candidates_root: str | os.PathLike | None = None,
-    batch_size: int = 32,
-    device: str = "cpu",
-    link_mode: str = "hardlink",
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Stage 3: score the candidates, keep the best per pair, write composites and lists.
-
-    Returns:
-        The updated summary (also in ``HUMAN_HARMONY.json``), with a ``selection`` block.
-
-    Raises:
-        ValueError: a prepared pair has no candidate.
-    """
-    out_root = Path(out_root)
-    cand = Path(candidates_root) if candidates_root is not None else out_root / CANDIDATES_DIR
-    records = score_candidates(classifier, cand, batch_size=batch_size, device=device, progress=progress)
-    best = select_best(records, group_by="mask")
-    pairs = read_pairs(out_root)
-    sub = _subset_dir(out_root)
-    comp_dir = sub / "composite_images"
-    comp_dir.mkdir(parents=True, exist_ok=True)
-    lists: dict[str, list[str]] = {"train": [], "test": []}
-    chosen_rows = []
-    missing = []
-    for r in pairs.itertuples():
-        mask_id = Path(r.mask).stem
-        rec = best.get(f"{SUBSET}/{mask_id}")
-        if rec is None:
-            missing.append(r.image_id)
-            continue
-        name = rec["name"] + Path(rec["file"]).suffix
-        for stale in comp_dir.glob(f"{mask_id}_*"):
-            if stale.name != name:
-                stale.unlink()  # a different candidate selected earlier (e.g. another classifier)
-        link_or_copy(cand / rec["file"], comp_dir / name, link_mode)
-        lists[r.split].append(name)
-        chosen_rows.append({"image_id": r.image_id, "composite": name, "j": rec["j"], "score": rec["score"]})
-    if missing:
-        raise ValueError(
-            f"{len(missing)} prepared pairs have no candidate (e.g. ImageId {missing[0]}); "
-            "run generate_human_harmony on all pairs first"
-        )
-    for split, names in lists.items():
-        entries = [f"{SUBSET}/composite_images/{n}" for n in names]
-        atomic_write_text(out_root / f"IHD_{split}.txt", "".join(e + "\n" for e in entries))
-        atomic_write_text(
-            out_root / f"{split}.jsonl",
-            "".join(json.dumps({"file_name": e, "text": ""}) + "\n" for e in entries),
-        )
-        atomic_write_text(sub / f"{SUBSET}_{split}.txt", "".join(n + "\n" for n in names))
-    summary_path = out_root / SUMMARY_FILE
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    scores = np.array([c["score"] for c in chosen_rows], dtype=np.float64)
-    summary["selection"] = {
-        "group_by": "mask",
-        "n_candidates": len(records),
-        "n_selected": len(chosen_rows),
-        "mean_selected_score": float(scores.mean()) if scores.size else float("nan"),
-        "train": len(lists["train"]),
-        "test": len(lists["test"]),
-    }
-    atomic_write_text(out_root / "human_harmony_selection.csv", pd.DataFrame(chosen_rows).to_csv(index=False))
-    atomic_write_json(summary_path, summary)
-    return summary
-
-
-# --------------------------------------------------------------------------------------- CLI
-
-
-def _run_prepare(args: argparse.Namespace) -> int:
-    rule = FilterRule(min_body_regions=args.min_body_regions)
-    s = prepare_human_harmony(args.src, args.out, seed=args.seed, rule=rule)
-    print(
-        f"kept {s['n_kept']} of {s['n_images']} images ({s['n_dropped_product_only']} product-only dropped)"
-    )
-    print(
-        f"split: train {s['split']['train']}, test {s['split']['test']} (paper: {PAPER_SPLIT[0]} / {PAPER_SPLIT[1]})"
-    )
-    print(
-        "test fg-ratio mix:", s["fg_ratio"]["test"]["counts"], "paper:", s["fg_ratio"]["paper_test"]["counts"]
-    )
-    return 0
-
-
-def _run_generate(args: argparse.Namespace) -> int:
-    from harmonylib.pipeline import DiffHarmonyPipeline
-
-    pipe = DiffHarmonyPipeline.from_pretrained(args.pipeline)
-    if args.device:
-        pipe.to(args.device)
-    generate_human_harmony(
-        args.out, pipe, k=args.k, seed=args.seed, batch_size=args.batch_size,
-        num_inference_steps=args.steps, model_paths={"pipeline": args.pipeline},
-    )  # fmt: skip
-    return 0
-
-
-def _run_select(args: argparse.Namespace) -> int:
-    from harmonylib.models.classifier import build_classifier
-
-    clf = build_classifier(args.arch).load_authors_checkpoint(args.classifier).to(args.device)
-    s = select_human_harmony(args.out, clf, batch_size=args.batch_size, device=args.device)
-    print(
-        f"selected {s['selection']['n_selected']} composites: train {s['selection']['train']}, test {s['selection']['test']}"
-    )
-    return 0
-
-
-def _run_fixture(args: argparse.Namespace) -> int:
-    from harmonylib.data.imaterialist_fixture import build_imaterialist_fixture
-
-    info = build_imaterialist_fixture(
-        args.out, n_images=args.n_images, seed=args.seed, image_size=args.image_size
-    )
-    print(f"wrote {info['n_images']} images ({info['n_product']} product-only) to {args.out}")
-    return 0
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``harmonylib human-harmony {prepare,generate,select,fixture}``."""
-    p = subparsers.add_parser("human-harmony", help="build the Human Harmony dataset (paper §4.2)")
-    sub = p.add_subparsers(dest="hh_command", metavar="STAGE", required=True)
-    a = sub.add_parser("prepare", help="stage 1: filter, masks, split (no model)")
-    a.add_argument("--src", required=True, help="unpacked imaterialist-fashion-2020-fgvc7 folder")
-    a.add_argument("--out", required=True)
-    a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--min-body-regions", type=int, default=2)
-    a.set_defaults(func=_run_prepare)
-    g = sub.add_parser("generate", help="stage 2: K candidates per pair (accelerate launch shards it)")
-    g.add_argument("--out", required=True)
-    g.add_argument("--pipeline", required=True, help="saved inverse DiffHarmonyPipeline folder")
-    g.add_argument("--k", type=int, default=PAPER_K)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--batch-size", type=int, default=8)
-    g.add_argument("--steps", type=int, default=5)
-    g.add_argument("--device", default=None)
-    g.set_defaults(func=_run_generate)
-    s = sub.add_parser("select", help="stage 3: classifier selection, composites and lists")
-    s.add_argument("--out", required=True)
-    s.add_argument("--classifier", required=True, help="model_state_dict.pth")
-    s.add_argument("--arch", default="resnet50")
-    s.add_argument("--batch-size", type=int, default=32)
-    s.add_argument("--device", default="cpu")
-    s.set_defaults(func=_run_select)
-    f = sub.add_parser("fixture", help="write a generated fixture in the imaterialist release format")
-    f.add_argument("--out", required=True)
-    f.add_argument("--n-images", type=int, default=14)
-    f.add_argument("--image-size", type=int, default=64)
-    f.add_argument("--seed", type=int, default=0)
-    f.set_defaults(func=_run_fixture)
-
-
 __all__ = [
     "FilterRule",
     "ImaterialistFormatError",
     "assign_split",
     "filter_images",
     "fg_ratio_stats",
-    "generate_human_harmony",
     "human_harmony_pairs",
     "is_product_only",
     "prepare_human_harmony",
@@ -728,7 +531,6 @@ __all__ = [
     "read_pairs",
     "rle_decode",
     "rle_encode",
-    "select_human_harmony",
     "split_sizes",
     "union_mask",
 ]

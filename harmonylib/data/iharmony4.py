@@ -484,3 +484,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="with --write: also replace existing lists")
     p.add_argument("--no-check", action="store_true", help="do not open every listed file")
     p.set_defaults(func=_run_lists)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One (real, mask) pair of a dataset: the unit candidates are generated for.
+
+    ``mask_id`` is the mask's stem (``f800_1``); candidates are named
+    ``<mask_id>_<k_offset + j + 1>`` for j = 0..K-1.
+    """
+
+    subset: str
+    mask_id: str
+    real: Path
+    mask: Path
+    k_offset: int = 0
+
+    @property
+    def pair_id(self) -> str:
+        """``<Subset>/<mask_id>``: stable across runs; seeds are derived from it."""
+        return f"{self.subset}/{self.mask_id}"
+
+    @property
+    def real_id(self) -> str:
+        return self.mask_id.split("_", 1)[0]
+
+    def candidate_name(self, j: int) -> str:
+        return f"{self.mask_id}_{self.k_offset + j + 1}"

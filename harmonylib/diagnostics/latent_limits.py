@@ -97,7 +97,7 @@ def background_latents(
     exp, pipe, samples, work: Path, size: int, steps: int, say, batch_size: int = 16
 ) -> None:
     """Check 3: sampled latents decoded as they are, and with the composite's background latents pasted."""
-    from harmonylib.data.datasets import binarize_mask
+    from harmonylib.imageproc import threshold_mask
     from harmonylib.io import load_mask_l, load_rgb
     from harmonylib.models.unet import prepare_mask_latents
     from harmonylib.reproducibility import derive_seed, make_generator
@@ -118,7 +118,7 @@ def background_latents(
                          for c in comps]) / 127.5 - 1  # fmt: skip
         m = torch.stack(
             [
-                torch.from_numpy(binarize_mask(np.asarray(k.resize((size, size), Image.NEAREST))))[None]
+                torch.from_numpy(threshold_mask(np.asarray(k.resize((size, size), Image.NEAREST))))[None]
                 for k in masks
             ]
         )

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-from harmonylib.data.datasets import binarize_mask
+from harmonylib.imageproc import threshold_mask
 from harmonylib.models.scheduler import DEFAULT_NUM_INFERENCE_STEPS
 from harmonylib.models.unet import prepare_mask_latents, prepare_unet_input
 
@@ -55,7 +55,7 @@ def _squash(sample: Any, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.T
         torch.from_numpy(_image_to_array(p, str(p))).permute(2, 0, 1)[None]  # (1, 3, H, W) in [0, 1]
         for p in (sample.real, sample.composite)
     )
-    mask = torch.from_numpy(binarize_mask(_mask_to_array(sample.mask, str(sample.mask))))[None, None]
+    mask = torch.from_numpy(threshold_mask(_mask_to_array(sample.mask, str(sample.mask))))[None, None]
     hw = (size, size)
     real, comp = ((_resize_image(x, hw).clamp(0, 1) * 2 - 1) for x in (real, comp))  # (1, 3, S, S)
     return real, comp, _resize_mask(mask, hw)  # mask (1, 1, S, S) in {0, 1}

@@ -39,7 +39,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from PIL import Image
 from torch import nn
 
-from harmonylib.data.datasets import binarize_mask
+from harmonylib.imageproc import threshold_mask
 from harmonylib.io import load_mask_l, load_rgb
 
 PIXEL_LOSSES = ("mse", "fg_normalized")
@@ -272,7 +272,7 @@ def harmonize_pixel(
     """Harmonize composites with the pixel baseline at a square inference resolution.
 
     Each composite is squashed to ``size`` x ``size`` (PIL bilinear; the mask bilinear then
-    :func:`~harmonylib.data.datasets.binarize_mask`, as in training), harmonized, resized back
+    :func:`~harmonylib.imageproc.threshold_mask`, as in training), harmonized, resized back
     to its own size (bilinear), and pasted into the composite inside the full-resolution mask,
     so the returned background is the composite's, bit for bit.
 
@@ -313,14 +313,14 @@ def harmonize_pixel(
             )  # (B, 3, S, S) in [0, 255]
             comp_t = comp_t / 127.5 - 1.0
             mask_t = torch.stack(
-                [torch.from_numpy(binarize_mask(m.resize((size, size), Image.BILINEAR)))[None] for m in ms]
+                [torch.from_numpy(threshold_mask(m.resize((size, size), Image.BILINEAR)))[None] for m in ms]
             )  # (B, 1, S, S)
             out = model(comp_t.to(device, dtype), mask_t.to(device, dtype))  # (B, 3, S, S)
             out = ((out.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
             out_np = out.permute(0, 2, 3, 1).cpu().numpy()  # (B, S, S, 3)
             for c, m, o in zip(comps, ms, out_np, strict=True):
                 pred = np.asarray(Image.fromarray(o, "RGB").resize(c.size, Image.BILINEAR))  # (H, W, 3)
-                fg = binarize_mask(m)[..., None] > 0.5  # (H, W, 1)
+                fg = threshold_mask(m)[..., None] > 0.5  # (H, W, 1)
                 results.append(Image.fromarray(np.where(fg, pred, np.asarray(c)), "RGB"))
     finally:
         model.train(was_training)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from harmonylib.config import Config
 from harmonylib.reproducibility import derive_seed
-from harmonylib.training.loop import TrainSpec
-from harmonylib.training.recipes import (
+from harmonylib.training.base_models import (
     _existing,
     _init_seed,
     build_base_unet,
@@ -25,6 +24,7 @@ from harmonylib.training.recipes import (
     load_prompt_embeds,
     prompt_folder,
 )
+from harmonylib.training.loop import TrainSpec
 
 
 def inpainting_cache_key(cfg: Config) -> str:
