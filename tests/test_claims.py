@@ -295,15 +295,17 @@ def test_builtin_composite_photos_match_the_build(tmp_path, monkeypatch, smoke_d
     recorded = {}
     write_lists = builtin._write_lists
 
-    def spy(out, records):
+    def spy(out, records, splits):
         recorded.update({r["name"]: r["photo"] for r in records})
-        write_lists(out, records)
+        write_lists(out, records, splits)
 
     monkeypatch.setattr(builtin, "_write_lists", spy)
     root = tmp_path / "smoke"
     builtin.build_builtin(load_config("smoke").data.builtin, root)
-    photos = builtin.composite_photos(root)
+    photos = builtin.composite_photos(root)  # read from composites.csv
     assert photos == recorded and len(set(photos.values())) > 1
+    (root / builtin.COMPOSITES_FILE).unlink()  # rebuilt from BUILD.json's draws: the same table
+    assert builtin.composite_photos(root) == recorded
     test_names = {s.name for s in read_split(smoke_data_root, "test")}
     assert test_names <= set(builtin.composite_photos(smoke_data_root))
     assert builtin.composite_photos(tmp_path) is None  # not a built-in dataset

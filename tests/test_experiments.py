@@ -85,7 +85,7 @@ def test_table1_shape_finite_and_reported(smoke_run):
         assert np.isfinite(m["delta"]).all()
     others = df[~df["model"].isin(["Composite", "DiffHarmony", "DiffHarmony++"])]
     assert others["measured"].isna().all()  # shown as reported
-    assert "mapped to 64 px" in res[1].caption and "1024" in res[1].caption
+    assert "1024 px is 128 px" in res[1].caption and "latent values per content value" in res[1].caption
     assert experiments.finite(res[1].summary)
 
 

@@ -157,7 +157,8 @@ def test_mini_profile_loads_the_committed_weights():
 
     cfg = load_config("mini")
     tr = cfg.train
-    assert resolve(tr.unet.init) == WEIGHTS  # the forward UNet, "adopted directly"; inverse starts here
+    assert resolve(tr.unet.adopt) == WEIGHTS / "unet"  # the released forward UNet, adopted as it is
+    assert resolve(tr.unet.init) == WEIGHTS / "inpainting_unet"  # inverse / Table 2 UNets start here
     assert resolve(tr.unet.vae) == resolve(tr.harmony_vae.vae) == WEIGHTS / "vae"
     assert resolve(cfg.pretrain.out_dir) == WEIGHTS
 
@@ -165,21 +166,22 @@ def test_mini_profile_loads_the_committed_weights():
     for k in ("block_out_channels", "layers_per_block", "latent_channels", "norm_num_groups"):
         assert _plain(vae.config[k]) == _plain(MINI_VAE_CONFIG[k]), k
     assert vae.config.scaling_factor != SD_SCALING_FACTOR and vae.config.scaling_factor > 0
-    unet = UNet2DConditionModel.from_pretrained(resolve(tr.unet.init) / "unet")
-    for k in ("block_out_channels", "in_channels", "cross_attention_dim", "down_block_types"):
-        assert _plain(unet.config[k]) == _plain(MINI_UNET_CONFIG[k]), k
-    assert load_prompt_embeds(resolve(tr.unet.init)).shape == (1, 77, MINI_UNET_CONFIG["cross_attention_dim"])
+    for folder in (resolve(tr.unet.adopt), resolve(tr.unet.init)):
+        unet = UNet2DConditionModel.from_pretrained(folder)
+        for k in ("block_out_channels", "in_channels", "cross_attention_dim", "down_block_types"):
+            assert _plain(unet.config[k]) == _plain(MINI_UNET_CONFIG[k]), k
+    assert load_prompt_embeds(WEIGHTS).shape == (1, 77, MINI_UNET_CONFIG["cross_attention_dim"])
 
-    # one pass of the pipeline's path: 64 px -> an 8x8x4 latent -> the UNet's noise estimate
+    # one pass of the pipeline's path at the ladder's "512" rung: 64 px -> a 16x16x4 latent (f4)
     x = torch.zeros(1, 3, 64, 64)
     with torch.no_grad():
-        z = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor  # (1, 4, 8, 8)
+        z = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor  # (1, 4, 16, 16)
         eps = unet(
-            torch.cat([z, torch.ones(1, 1, 8, 8), z], 1),
+            torch.cat([z, torch.ones(1, 1, 16, 16), z], 1),
             10,
             encoder_hidden_states=load_prompt_embeds(WEIGHTS),
         ).sample
-    assert z.shape == (1, 4, 8, 8) and eps.shape == (1, 4, 8, 8) and torch.isfinite(eps).all()
+    assert z.shape == (1, 4, 16, 16) and eps.shape == (1, 4, 16, 16) and torch.isfinite(eps).all()
 
 
 def test_mini_harmony_vae_starts_from_the_committed_vae():

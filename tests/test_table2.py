@@ -63,9 +63,10 @@ def test_run_configs_differ_only_in_the_generated_root(smoke_cfg, tmp_path):
     assert base.train == aug.train and base.seed == aug.seed
     with pytest.raises(ValueError, match="needs gen_root"):
         T.table2_run_config(smoke_cfg, "HFlickr", "augmented", steps=5, batch_size=3)
-    # committed harmonization weights are not a neutral start: random init of the architecture
-    adopted = load_config("smoke", {"train.unet.init": "harmonylib/weights/mini"})
-    assert T.table2_run_config(adopted, "HFlickr", "base", steps=5, batch_size=3).train.unet.init is None
+    # Table 2's UNets start from init (SD-inpainting or its stand-in), never from the adopted UNet
+    cfg = load_config("smoke", {"train.unet.init": "some/inpainting", "train.unet.adopt": "some/released"})
+    unet = T.table2_run_config(cfg, "HFlickr", "base", steps=5, batch_size=3).train.unet
+    assert unet.init == "some/inpainting" and unet.adopt is None
 
 
 def test_equal_total_steps_and_samples(table2):
