@@ -144,21 +144,32 @@ def _save_component(model, folder: Path, dtype: torch.dtype) -> None:
     os.replace(tmp, folder)
 
 
+# The released checkpoints live inside the weights folder but are made by `make retrain` and
+# recorded by their own RELEASE.json files (harmonylib.release), not by the pretraining provenance.
+RELEASED_SUBDIR = "released"
+
+
 def file_hashes(out_dir: str | os.PathLike) -> dict[str, str]:
-    """SHA-256 of every file under ``out_dir`` except ``PROVENANCE.json``, by relative POSIX path."""
+    """SHA-256 of every file under ``out_dir`` except ``PROVENANCE.json`` and ``released/``, by
+    relative POSIX path."""
     from harmonylib.provenance import sha256_file
 
     root = Path(out_dir)
     return {
         f.relative_to(root).as_posix(): sha256_file(f)
         for f in sorted(root.rglob("*"))
-        if f.is_file() and f.name != PROVENANCE_FILE
+        if f.is_file() and f.name != PROVENANCE_FILE and f.relative_to(root).parts[0] != RELEASED_SUBDIR
     }
 
 
 def weight_bytes(out_dir: str | os.PathLike) -> int:
-    """Total bytes of the ``*.safetensors`` files under ``out_dir``."""
-    return sum(f.stat().st_size for f in Path(out_dir).rglob("*.safetensors"))
+    """Total bytes of the ``*.safetensors`` files under ``out_dir`` (``released/`` excluded)."""
+    root = Path(out_dir)
+    return sum(
+        f.stat().st_size
+        for f in root.rglob("*.safetensors")
+        if f.relative_to(root).parts[0] != RELEASED_SUBDIR
+    )
 
 
 # ---- the recipe -----------------------------------------------------------------------------------
