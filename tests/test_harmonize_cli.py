@@ -109,16 +109,18 @@ def test_usage_errors(pipeline_dir, tmp_path, capsys, monkeypatch):
     assert main(["harmonize", "--image", "a.png", "--quiet"]) == 2
     assert "--image, --mask and --out go together" in capsys.readouterr().err
 
-    monkeypatch.setenv("HARMONYLIB_HOME", str(tmp_path / "fresh_checkout"))
+    # a --pipeline folder that does not exist is named; without --pipeline the committed release is
+    # used (tests/test_harmonize_acceptance.py), and a release that is missing is named with its remedy
+    rc = main(["harmonize", "--pipeline", str(tmp_path / "nowhere"), "--image", str(comp / "img0_1_1.jpg"),
+               "--mask", str(masks / "img0_1_1.png"), "--out", str(tmp_path / "x.png"), "--quiet"])  # fmt: skip
+    assert rc == 2 and f"--pipeline {tmp_path / 'nowhere'}: folder does not exist" in capsys.readouterr().err
+    from harmonylib import release
+
+    monkeypatch.setattr(release, "released_dir", lambda cfg: tmp_path / "no_release")
     rc = main(["harmonize", "--image", str(comp / "img0_1_1.jpg"), "--mask", str(masks / "img0_1_1.png"),
                "--out", str(tmp_path / "x.png"), "--quiet"])  # fmt: skip
     err = capsys.readouterr().err
-    assert (
-        rc == 2
-        and "results/mini/runs/pipeline" in err
-        and "make pretrain-mini" in err
-        and "--pipeline" in err
-    )
+    assert rc == 2 and "no released Harmony-VAE" in err and "make retrain" in err and "--pipeline" in err
 
 
 def test_unreadable_file_is_reported_and_others_written(pipeline_dir, tmp_path, capsys):
