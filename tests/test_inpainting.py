@@ -19,14 +19,6 @@ from harmonylib.training.inpainting import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _images(b: int = 2, size: int = 32, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.rand(b, 3, size, size, generator=g) * 2 - 1  # (B, 3, S, S) in [-1, 1]

@@ -27,14 +27,6 @@ MAX_SHARD = 5_000_000  # every committed weight file stays under 5 MB
 SD_SCALING_FACTOR = 0.18215
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _plain(v):
     return list(v) if isinstance(v, (list, tuple)) else v
 

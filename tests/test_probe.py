@@ -12,14 +12,6 @@ from harmonylib.training.classifier_data import NormalizedInputClassifier
 from harmonylib.training.objectives import classifier_loss, imagenet_normalize
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def vae_folder(tmp_path):
     folder = tmp_path / "vae"
