@@ -104,9 +104,10 @@ def unet_prompt_embeds(cfg: Config) -> torch.Tensor:
 
     rc = cfg.train.unet
     if rc.init is not None:
-        from harmonylib.training.base_models import load_prompt_embeds
+        from harmonylib.training.base_models import load_prompt_embeds, prompt_folder
 
-        return load_prompt_embeds(resolve(rc.init))
+        # a bare UNet folder (weights/mini/inpainting_unet) takes its parent's embedding
+        return load_prompt_embeds(prompt_folder(resolve(rc.init)))
     if rc.arch == "mini":
         from harmonylib.training.base_models import mini_empty_prompt_embedding
 
