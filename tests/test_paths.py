@@ -70,21 +70,20 @@ def test_assemble_resolves_the_mini_profile_from_another_folder(elsewhere):
     assert assemble.pipeline_dir(cfg) == elsewhere.resolve() / "results" / "mini" / "runs" / "pipeline"
 
 
-def test_harmonize_finds_the_default_pipeline_under_the_home(tmp_path, monkeypatch, elsewhere):
+def test_harmonize_default_is_the_committed_release_from_any_folder(tmp_path, monkeypatch, elsewhere):
+    """No --pipeline: the mini release is found through the package, whatever the current folder
+    and whatever the home; the user's own paths stay relative to where they are."""
     from harmonylib.cli import main
-    from harmonylib.models.tiny import build_tiny_pipeline
 
-    home = tmp_path / "home"
-    build_tiny_pipeline().save_pretrained(home / "results" / "mini" / "runs" / "pipeline")
     Image.new("RGB", (32, 32), (120, 60, 30)).save(elsewhere / "c.png")
     mask = Image.new("L", (32, 32), 0)
     mask.paste(255, (8, 8, 24, 24))
     mask.save(elsewhere / "m.png")
     args = ["harmonize", "--image", "c.png", "--mask", "m.png", "--out", "o.png", "--steps", "1", "--quiet"]
-    assert main(args) == 2  # no home: the current folder, where no pipeline lies
-    monkeypatch.setenv(paths.HOME_ENV, str(home))
+    monkeypatch.setenv(paths.HOME_ENV, str(tmp_path / "empty_home"))
     assert main(args) == 0
-    assert (elsewhere / "o.png").is_file()  # the user's own paths stay relative to where they are
+    out = Image.open(elsewhere / "o.png")
+    assert out.size == (32, 32)
 
 
 def test_committed_records_hold_paths_relative_to_the_home(tmp_path, monkeypatch):
