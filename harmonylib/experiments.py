@@ -139,7 +139,9 @@ def setup(
     out = resolve(out_dir) if out_dir else results_dir(cfg.profile)
     root = ensure_dataset(cfg, progress=progress)
     samples = read_split(root, split)
-    return Experiment(cfg, out, root, samples, GroundTruthCache(cache_dir=out / "cache"), progress, split=split)
+    return Experiment(
+        cfg, out, root, samples, GroundTruthCache(cache_dir=out / "cache"), progress, split=split
+    )
 
 
 def default_seeds(cfg: Config, seeds: Sequence[int] | None = None) -> list[int]:
