@@ -7,7 +7,10 @@ per split of the dataset (train, val, test, whatever its lists hold):
   (:mod:`harmonylib.diagnostics.x0_error`);
 * ``ceiling``: the VAE and Harmony-VAE ceilings at each inference size, and the composite
   (:mod:`harmonylib.diagnostics.ceilings`);
-* ``pixel``: the pixel baseline against the composite (:mod:`harmonylib.diagnostics.pixel`).
+* ``pixel``: the pixel baseline against the composite (:mod:`harmonylib.diagnostics.pixel`);
+* ``trajectory``: the x0 error at every step of the sampler's own trajectory and of the sampled
+  latents, foreground and background, vs copying the composite
+  (:mod:`harmonylib.diagnostics.trajectory`; at the x0 sizes).
 
 A measurement that lacks its model (no Harmony-VAE, no pixel-baseline run) is skipped, and the
 summary says why. Nothing is trained here.
@@ -27,11 +30,12 @@ import pandas as pd
 from harmonylib.diagnostics.ceilings import ceiling_scores, composite_scores, summarise_scores
 from harmonylib.diagnostics.common import check_splits, pick
 from harmonylib.diagnostics.pixel import load_pixel_baseline, pixel_scores
+from harmonylib.diagnostics.trajectory import summarise_trajectory, trajectory_errors
 from harmonylib.diagnostics.x0_error import summarise_x0, unet_x0_errors
 from harmonylib.io import atomic_path, atomic_write_json, atomic_write_text
 from harmonylib.models.scheduler import DEFAULT_NUM_INFERENCE_STEPS
 
-MEASURES = ("x0", "ceiling", "pixel")
+MEASURES = ("x0", "ceiling", "pixel", "trajectory")
 PREFIX = "diagnostics"
 
 
@@ -177,7 +181,7 @@ def run_diagnostics(
         return pd.concat(frames, ignore_index=True)
 
     base_vae = None
-    if "x0" in st.measures or "ceiling" in st.measures:
+    if {"x0", "ceiling", "trajectory"} & set(st.measures):
         if pipe is None:
             from harmonylib.assemble import assemble_components
             from harmonylib.pipeline import DiffHarmonyPipeline
@@ -197,6 +201,15 @@ def run_diagnostics(
             )
         )
         res.summaries["unet_x0_error"] = summarise_x0(res.per_image["unet_x0_error"])
+
+    if "trajectory" in st.measures:
+        res.per_image["trajectory"] = per_split(
+            lambda sp, s: pd.concat(
+                [trajectory_errors(pipe, s, size, st.steps, st.seed, st.batch_size) for size in x0_sizes],
+                ignore_index=True,
+            )
+        )
+        res.summaries["trajectory"] = summarise_trajectory(res.per_image["trajectory"])
 
     if "ceiling" in st.measures or "pixel" in st.measures:
         comp = per_split(lambda sp, s: composite_scores(s, cfg.eval, cache))

@@ -44,6 +44,33 @@ def x0_lines(df: pd.DataFrame) -> list[str]:
     ]
 
 
+def trajectory_lines(df: pd.DataFrame) -> list[str]:
+    rows = [
+        [
+            str(r.split),
+            str(r.size),
+            str(r.step),
+            "–" if r.timestep < 0 else f"{r.timestep:g}",
+            str(r.n_fg_mse),
+            _fmt(r.fg_mse, r.fg_mse_se, 4),
+            _fmt(r.bg_mse, r.bg_mse_se, 4),
+            _fmt(r.copy_fg_mse, r.copy_fg_mse_se, 4),
+            f"{r.beats_copy:.0%}" if math.isfinite(r.beats_copy) else "–",
+        ]  # fmt: skip
+        for r in df.itertuples()
+    ]
+    header = ["split", "size", "step", "t", "n", "x0 fg MSE", "x0 bg MSE", "copy fg MSE", "x0 < copy"]
+    return [
+        "## x0 along the sampler's own trajectory (latent MSE, mean ± SE over composites)",
+        "",
+        "The pipeline's seeded Euler-ancestral run; at each step the scheduler's x0 estimate, then the "
+        "sampled latents ('final'), against the real image's latent. The background is held exactly by "
+        "the condition; the copy baseline is x0 = the composite's latent.",
+        "",
+        *_table(header, rows),
+    ]
+
+
 def score_lines(df: pd.DataFrame, title: str) -> list[str]:
     rows = [
         [
@@ -81,7 +108,12 @@ def render_summary(res: Any, meta: dict[str, Any]) -> str:
         "pixel_baseline": "Pixel baseline vs composite",
     }
     for name, df in res.summaries.items():
-        lines += (x0_lines(df) if name == "unet_x0_error" else score_lines(df, titles[name])) + [""]
+        if name == "unet_x0_error":
+            lines += x0_lines(df) + [""]
+        elif name == "trajectory":
+            lines += trajectory_lines(df) + [""]
+        else:
+            lines += score_lines(df, titles[name]) + [""]
     if res.skipped:
         lines += ["## Skipped", ""] + [f"- {k}: {v}" for k, v in res.skipped.items()] + [""]
     return "\n".join(lines)
