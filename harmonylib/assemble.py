@@ -264,7 +264,8 @@ def assemble_components(
     components = {
         "vae": vae,
         "unet": model,
-        "scheduler": make_scheduler(),
+        # the sampler reads the UNet's output as the UNet was trained to predict (train.unet)
+        "scheduler": make_scheduler(prediction_type=cfg.train.unet.prediction_type),
         "empty_prompt_embedding": embedding,
     }
     return Assembly(components, sources)

@@ -225,6 +225,11 @@ class UNetTrainConfig:
     # "mse": paper Eq. 1.
     loss: Literal["fg_weighted", "mse"] = "fg_weighted"
     fg_weight_max: float = 5.0  # code default (the clamp's upper bound)
+    # What the UNet predicts: "epsilon" (SD-inpainting, DiffHarmony, the paper) or "v_prediction"
+    # (v = sqrt(abar)·eps − sqrt(1−abar)·x0, as SD 2.x). An option, not the paper's: at the first
+    # sampling step (sigma 14.6) an eps error reaches x0 multiplied by sigma, a v error about 1:1.
+    # The inference scheduler follows it (harmonylib.assemble).
+    prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
     resolution: int = 512  # code default (.sh --resolution 512)
     resize: ResizeName = "square"  # code default (IhdDatasetSingleRes squashes)
     arch: Literal["sd15", "tiny", "mini"] = "sd15"  # used when init is None (random weights)

@@ -368,7 +368,7 @@ def table2_pipeline(run: Table2Run):
     pipe = DiffHarmonyPipeline(
         vae=base_vae(run.cfg, "unet").eval(),  # the VAE the UNet trained on; plain decode (§5.3.2)
         unet=run.run.load_model(ema=True).eval(),
-        scheduler=make_scheduler(),
+        scheduler=make_scheduler(prediction_type=run.cfg.train.unet.prediction_type),
         empty_prompt_embedding=EmptyPromptEmbedding.from_tensor(unet_prompt_embeds(run.cfg)),
         direction="forward",
     )

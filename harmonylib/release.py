@@ -261,7 +261,7 @@ def released_pipeline(profile: str = "mini", seed: int | None = None):
     Raises:
         ReleaseError: the profile has no released Harmony-VAE for that seed.
     """
-    from diffusers import UNet2DConditionModel
+    from diffusers import DDPMScheduler, UNet2DConditionModel
 
     from harmonylib.config import PAPER_VARIANT, load_config, with_seed
     from harmonylib.models.scheduler import make_scheduler
@@ -281,7 +281,8 @@ def released_pipeline(profile: str = "mini", seed: int | None = None):
     pipe = DiffHarmonyPipeline(
         vae=load_harmony_vae_delta(folder, weights / "vae"),
         unet=UNet2DConditionModel.from_pretrained(weights / "unet", torch_dtype=torch.float32).eval(),
-        scheduler=make_scheduler(),
+        # the exported training scheduler's schedule and prediction_type, sampled by Euler ancestral
+        scheduler=make_scheduler(DDPMScheduler.load_config(weights / "scheduler")),
         empty_prompt_embedding=EmptyPromptEmbedding.from_pretrained(weights / "empty_prompt_embedding"),
         direction="forward",
         default_size=cfg.ladder.r_inf_high,

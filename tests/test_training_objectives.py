@@ -202,3 +202,41 @@ def test_autoencoder_loss_runs():
     assert torch.isfinite(loss) and set(logs) == {"l1", "mse", "kl"}
     loss.backward()
     assert vae.decoder.conv_out.weight.grad is not None
+
+
+class _VelocityOracle(nn.Module):
+    """Knows the clean latents z0: returns the exact v (or eps) implied by its noisy input and t."""
+
+    def __init__(self, z0: torch.Tensor, scheduler, kind: str):
+        super().__init__()
+        self.z0, self.kind = z0, kind
+        self.abar = scheduler.alphas_cumprod.double()
+
+    def forward(self, x, t, encoder_hidden_states):
+        a = self.abar[t].view(-1, 1, 1, 1)  # (B, 1, 1, 1)
+        zt, z0 = x[:, :4].double(), self.z0.double()
+        noise = (zt - a.sqrt() * z0) / (1 - a).sqrt()
+        out = noise if self.kind == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * z0
+        return SimpleNamespace(sample=out.float())
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "v_prediction"])
+def test_diffusion_loss_target_follows_the_schedulers_prediction_type(tiny_diffusion, kind):
+    batch = _batch()
+    vae = tiny_diffusion["vae"]
+    with torch.no_grad():
+        z0 = vae.encode(batch["real"]).latent_dist.mode() * vae.config.scaling_factor  # (2, 4, 8, 8)
+    settings = {**tiny_diffusion, "noise_scheduler": make_training_scheduler(prediction_type=kind)}
+    right = _VelocityOracle(z0, settings["noise_scheduler"], kind)
+    wrong = _VelocityOracle(
+        z0, settings["noise_scheduler"], "v_prediction" if kind == "epsilon" else "epsilon"
+    )
+    for loss in ("mse", "fg_weighted"):
+        g = torch.Generator().manual_seed(5)
+        ok, _ = obj.diffusion_loss(right, batch, g, sample_posterior=False, loss=loss, **settings)
+        g = torch.Generator().manual_seed(5)
+        bad, _ = obj.diffusion_loss(wrong, batch, g, sample_posterior=False, loss=loss, **settings)
+        assert ok.item() < 1e-8 and bad.item() > 1e-3
+    with pytest.raises(ValueError, match="prediction_type 'sample' is not supported"):
+        settings["noise_scheduler"] = make_training_scheduler(prediction_type="sample")
+        obj.diffusion_loss(right, batch, torch.Generator(), **settings)

@@ -89,7 +89,7 @@ def diffusion_loss(
     fg_weight_max: float = 5.0,
     sample_posterior: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Epsilon-prediction loss of the DiffHarmony UNet.
+    """Denoising loss of the DiffHarmony UNet: epsilon prediction, or v with a v_prediction scheduler.
 
     The paper takes its UNet recipe from DiffHarmony [52] ("we adopt the pre-trained DiffHarmony
     directly", §5.2; the inverse model is "mostly consistent", §5.2), so the default loss is the
@@ -128,9 +128,19 @@ def diffusion_loss(
     zt = noise_scheduler.add_noise(z0, noise, t)  # (B, 4, h, w)
     unet_in = prepare_unet_input(zt, mask_lat, zc)  # (B, 9, h, w)
     ehs = prompt_embeds.to(device=z0.device, dtype=z0.dtype).expand(bsz, -1, -1)  # (B, L, C)
-    eps = unet(unet_in, t, encoder_hidden_states=ehs).sample  # (B, 4, h, w)
-    mse = F.mse_loss(eps.float(), noise.float())
-    value = fg_weighted_mse(eps, noise, mask_lat, fg_weight_max) if loss == "fg_weighted" else mse
+    pred = unet(unet_in, t, encoder_hidden_states=ehs).sample  # (B, 4, h, w)
+    # The target follows the scheduler's prediction_type, as diffusers' training scripts do.
+    kind = noise_scheduler.config.prediction_type
+    if kind == "epsilon":
+        target = noise
+    elif kind == "v_prediction":
+        target = noise_scheduler.get_velocity(z0, noise, t)  # (B, 4, h, w)
+    else:
+        raise ValueError(
+            f"noise_scheduler prediction_type {kind!r} is not supported (epsilon or v_prediction)"
+        )
+    mse = F.mse_loss(pred.float(), target.float())
+    value = fg_weighted_mse(pred, target, mask_lat, fg_weight_max) if loss == "fg_weighted" else mse
     return value, {"mse": float(mse.detach())}
 
 

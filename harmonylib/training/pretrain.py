@@ -276,7 +276,7 @@ def pretrain_mini(
     _save_component(un_run.load_model(ema=True), out / "unet", dtype)
     sched_tmp = out / "scheduler.tmp"
     shutil.rmtree(sched_tmp, ignore_errors=True)
-    make_training_scheduler().save_pretrained(sched_tmp)
+    make_training_scheduler(prediction_type=cfg.pretrain.unet.prediction_type).save_pretrained(sched_tmp)
     shutil.rmtree(out / "scheduler", ignore_errors=True)
     os.replace(sched_tmp, out / "scheduler")
 

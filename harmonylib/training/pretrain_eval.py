@@ -80,7 +80,7 @@ def denoising_loss(unet, vae, prompt, dataset, cfg: Config, draws: int, batch_si
     from harmonylib.training.objectives import diffusion_loss
 
     rc = cfg.pretrain.unet
-    sched = make_training_scheduler()
+    sched = make_training_scheduler(prediction_type=rc.prediction_type)
     tot, tot_mse, n = 0.0, 0.0, 0
     for d in range(draws):
         g = torch.Generator().manual_seed(derive_seed(cfg.seed, "pretrain", "eval-unet", d) % (2**31))

@@ -108,7 +108,7 @@ def build_unet_spec(cfg: Config) -> TrainSpec:
     objective = functools.partial(
         objectives.diffusion_loss,
         vae=vae,
-        noise_scheduler=make_training_scheduler(),
+        noise_scheduler=make_training_scheduler(prediction_type=rc.prediction_type),
         prompt_embeds=prompt,
         direction=rc.direction,
         loss=rc.loss,
