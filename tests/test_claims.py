@@ -12,11 +12,12 @@ import pytest
 from harmonylib import claim_rule, claims
 from harmonylib.claim_rule import Bootstrap, cluster_bootstrap, seed_stats, t_critical
 from harmonylib.claims import (
+    BY_CONSTRUCTION,
     DOES_NOT_HOLD,
     HOLDS,
     INCONCLUSIVE,
     INSUFFICIENT,
-    REPORTED,
+    NOT_MEASURED,
     build_claims,
     claim_differences,
     claim_verdict,
@@ -370,18 +371,27 @@ def test_build_claims_verdicts(tmp_path):
     assert df.loc["3b", "mean"] == pytest.approx(6.0)
     assert df.loc["3c", "verdict"] == INCONCLUSIVE and df.loc["3c", "n"] == 3
     assert "(a)" in df.loc["3c", "reason"]  # the seeds disagree: decided before (b)
-    # 4: advantage (pixel − latent fMSE) grows from −55 to +60 on average; (b) not checked
-    assert df.loc["4", "verdict"] == INCONCLUSIVE and df.loc["4", "lower"] > 0
-    assert df.loc["4", "mean"] == pytest.approx(
+    # 4c: advantage (pixel − latent fMSE) grows from −55 to +60 on average; (b) not checked
+    assert df.loc["4c", "verdict"] == INCONCLUSIVE and df.loc["4c", "lower"] > 0
+    assert df.loc["4c", "mean"] == pytest.approx(
         np.mean([(260 - 200) - (250 - 300), (260 - 205) - (250 - 310), (260 - 198) - (250 - 305)])
     )
-    assert df.loc["5a", "verdict"] == REPORTED and df.loc["5b", "verdict"] == REPORTED
+    # 4a / 4b: the levels in each bin; 4d: Human Harmony not measured
+    assert df.loc["4a", "mean"] == pytest.approx(260 - np.mean([200.0, 205.0, 198.0]))
+    assert df.loc["4b", "mean"] == pytest.approx(np.mean([300.0, 310.0, 305.0]) - 250)
+    assert df.loc["4d", "verdict"] == NOT_MEASURED
+    # claim 5 is judged like the others: (a) passes, (b) not checked
+    assert df.loc["5a", "verdict"] == INCONCLUSIVE and df.loc["5b", "verdict"] == INCONCLUSIVE
+    assert (df.loc[["6a", "6b", "7a", "7b"], "verdict"] == NOT_MEASURED).all()
+    assert df.loc["8", "verdict"] == BY_CONSTRUCTION
     assert df.loc["5a", "mean"] == pytest.approx(np.mean([2.5, 2.7, 2.6]))
     assert df.loc["5b", "mean"] == pytest.approx(900 - np.mean([500.0, 505.0, 498.0]))
     # the paper's own d, from the reported tables
-    assert df.loc["1a", "paper"] == pytest.approx(41.66 - 40.97)
-    assert df.loc["4", "paper"] == pytest.approx((152.01 - 136.67) - (143.93 - 173.40))
-    assert math.isnan(df.loc["3b", "paper"]) and "NaN" in df.loc["3b", "paper_text"]
+    assert df.loc["1a", "paper_effect"] == pytest.approx(41.66 - 40.97)
+    assert df.loc["4c", "paper_effect"] == pytest.approx((152.01 - 136.67) - (143.93 - 173.40))
+    assert math.isnan(df.loc["3b", "paper_effect"]) and "NaN" in df.loc["3b", "paper_text"]
+    assert df.loc["1a", "effect_ratio"] == pytest.approx(np.mean([0.5, 0.6, 0.55]) / (41.66 - 40.97))
+    assert (df["effect"].dropna() == df["mean"].dropna()).all()
 
 
 def test_claim4_bins_bootstrap_with_a_fixed_baseline():
@@ -411,8 +421,10 @@ def test_claim4_bins_bootstrap_with_a_fixed_baseline():
     meas = means.assign(metric="fmse", value=means["fmse"])[list(claims.MEASUREMENT_COLUMNS)]
     meas = meas[~meas["arm"].str.endswith("/5-15%")]
     df = _by_claim(build_claims(meas, pim))
-    assert df.loc["4", "verdict"] == HOLDS, df.loc["4", "reason"]
-    assert df.loc["4", "n_seeds"] == 3 and df.loc["4", "boot_lower"] > 0
+    assert df.loc["4c", "verdict"] == HOLDS, df.loc["4c", "reason"]
+    assert df.loc["4c", "n_seeds"] == 3 and df.loc["4c", "boot_lower"] > 0
+    # the levels: much better at 15-100 % (4a), a bit worse at 0-5 % (4b), as the paper says
+    assert df.loc["4a", "verdict"] == HOLDS and df.loc["4b", "verdict"] == HOLDS
 
 
 def test_training_claims_do_not_count_sampling_seeds():
@@ -465,7 +477,7 @@ def test_write_claims_renders_rule_first_and_is_rebuilt_from_csv(tmp_path):
     md = paths["md"].read_text()
     assert md.index("## Declared rule") < md.index("## Claims") < md.index("## Per-seed values")
     assert "t(0.95, n−1)" in md and "photos" in md and "Why version 2" in md and "NaN" in md
-    for verdict in (INCONCLUSIVE, INSUFFICIENT, REPORTED):
+    for verdict in (INCONCLUSIVE, INSUFFICIENT, NOT_MEASURED, BY_CONSTRUCTION):
         assert f"**{verdict}**" in md
     assert "+0.69 (DiffHarmony++ 41.66, DiffHarmony 40.97)" in md  # the paper's numbers
     assert "training:0=" in md

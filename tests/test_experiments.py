@@ -211,9 +211,11 @@ def test_claims_written_insufficient_with_one_seed(smoke_run):
     m = claims.read_measurements(exp.out / experiments.MEASUREMENTS_FILE)
     assert set(m["experiment"]) == {"table1", "table3", "table4", "table5"}
     c = pd.read_csv(exp.out / "claims.csv").set_index("claim")
-    for cid in ("1a", "1b", "2", "3a", "3b", "3c", "4"):
+    for cid in ("1a", "1b", "2", "3a", "3b", "3c", "4a", "4b", "4c", "5a", "5b"):
         assert c.loc[cid, "verdict"] == claims.INSUFFICIENT
-    assert c.loc["5a", "verdict"] == claims.REPORTED
+    assert c.loc["8", "verdict"] == claims.BY_CONSTRUCTION
+    for cid in ("6a", "6b"):  # Table 2 records no claim measurements
+        assert c.loc[cid, "verdict"] == claims.NOT_MEASURED
     assert math.isfinite(c.loc["1a", "mean"])
 
 
