@@ -58,8 +58,8 @@ STEPS = 5  # paper §5.2: 5 Euler-ancestral steps
 IHARMONY4 = "iHarmony4"
 HUMAN_HARMONY = "Human Harmony"
 PIXEL_ARM = "PixelHarmonizer"  # the claims' name of the pixel baseline (harmonylib.claims.ARMS)
-CLAIMS_DIR = "claims"
-MEASUREMENTS_FILE = "claims_measurements.csv"
+CLAIMS_DIR = _claims.CLAIMS_DIR
+MEASUREMENTS_FILE = _claims.MEASUREMENTS_FILE
 # Table 5 cell -> Harmony-VAE variant (HarmonyVAETrainConfig.variant)
 TABLE5_CELLS = {
     ("E_c", "zero"): "ec_zero",
@@ -529,9 +529,17 @@ def photo_clusters(exp: Experiment) -> tuple[dict[str, str], str]:
 
 
 def _per_image(
-    exp: Experiment, df: pd.DataFrame, experiment: str, arm: str, seed: int | None, kind: str, by_bins=False
+    exp: Experiment,
+    df: pd.DataFrame,
+    experiment: str,
+    arm: str,
+    seed: int | None,
+    kind: str,
+    by_bins=False,
+    clusters: tuple[dict[str, str], str] | None = None,
 ) -> pd.DataFrame:
-    clusters, cluster_kind = photo_clusters(exp)
+    """Per-image rows for the claims; ``clusters`` (name -> photo, kind) default: :func:`photo_clusters`."""
+    clusters, cluster_kind = clusters or photo_clusters(exp)
     return _claims.per_image_from_frame(df, experiment, arm, seed, kind, clusters, cluster_kind, by_bins)
 
 
@@ -544,42 +552,15 @@ def write_measurements(
     """``<out>/claims/<experiment>.csv``: this experiment's raw per-seed numbers (replaced whole).
 
     ``per_image`` rows (:func:`harmonylib.claims.per_image_from_frame`) go to
-    ``<out>/claims/per_image/<experiment>.csv`` (replaced whole), for the claims' bootstrap.
+    ``<out>/claims/per_image/<experiment>.csv`` (replaced whole), for the claims' bootstrap
+    (:func:`harmonylib.claims.files.write_measurements`).
     """
-    df = (
-        pd.concat(list(rows), ignore_index=True)
-        if rows
-        else pd.DataFrame(columns=_claims.MEASUREMENT_COLUMNS)
-    )
-    df = df[list(_claims.MEASUREMENT_COLUMNS)]
-    path = exp.out / CLAIMS_DIR / f"{experiment}.csv"
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, na_rep="nan")
-    pim = (
-        pd.concat(list(per_image), ignore_index=True)
-        if per_image
-        else pd.DataFrame(columns=_claims.PER_IMAGE_COLUMNS)
-    )
-    with atomic_path(exp.out / CLAIMS_DIR / "per_image" / f"{experiment}.csv") as tmp:
-        pim.to_csv(tmp, index=False, na_rep="nan")
-    return path
+    return _claims.write_measurements(exp.out, experiment, rows, per_image)
 
 
 def update_claims(out: str | os.PathLike, title: str | None = None) -> dict[str, Path] | None:
-    """Merge ``<out>/claims/*.csv`` into ``<out>/claims_measurements.csv``; regenerate ``claims.md``.
-
-    The per-image values ``<out>/claims/per_image/*.csv`` are read where they are (not merged).
-    """
-    out = Path(out)
-    parts = sorted((out / CLAIMS_DIR).glob("*.csv"))
-    if not parts:
-        return None
-    df = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
-    merged = out / MEASUREMENTS_FILE
-    with atomic_path(merged) as tmp:
-        df.to_csv(tmp, index=False, na_rep="nan")
-    per_image = sorted((out / CLAIMS_DIR / "per_image").glob("*.csv"))
-    return _claims.rebuild_claims(merged, out, title=title or f"Claims ({out.name})", per_image=per_image)
+    """Merge ``<out>/claims/*.csv`` into ``<out>/claims_measurements.csv``; regenerate ``claims.md``."""
+    return _claims.update_claims(out, title)
 
 
 def _provenance(exp: Experiment, seeds: Sequence[int], **extra: Any) -> dict[str, Any]:
@@ -789,16 +770,16 @@ def table3(
                 score(exp, Arm("pixel", "high", s), "table3", PIXEL_ARM, samples, dataset) for s in seeds
             ]
             pix = mean_summary(frames, by_bins=True)
-            if dataset == IHARMONY4:
-                for s, f_ours, f_pix in zip(seeds, ours, frames, strict=True):
-                    meas.append(
-                        _measurements(aggregate_by_fg_bins(f_ours), "table3", "DiffHarmony++", s, "training")
-                    )
-                    meas.append(
-                        _measurements(aggregate_by_fg_bins(f_pix), "table3", PIXEL_ARM, s, "training")
-                    )
-                    pim.append(_per_image(exp, f_ours, "table3", "DiffHarmony++", s, "training", True))
-                    pim.append(_per_image(exp, f_pix, "table3", PIXEL_ARM, s, "training", True))
+            # claims 4a-4c read iHarmony4's arms, 4d Human Harmony's ("Human Harmony/<model>/<bin>"),
+            # whose pairs are one per real photo: the real image is the bootstrap's cluster
+            prefix, clusters = "", None
+            if dataset == HUMAN_HARMONY:
+                prefix = f"{_claims.HUMAN_HARMONY_ARM}/"
+                clusters = ({x.name: x.real_id for x in samples}, "real image")
+            for s, f_ours, f_pix in zip(seeds, ours, frames, strict=True):
+                for model, f in ((f"{prefix}DiffHarmony++", f_ours), (f"{prefix}{PIXEL_ARM}", f_pix)):
+                    meas.append(_measurements(aggregate_by_fg_bins(f), "table3", model, s, "training"))
+                    pim.append(_per_image(exp, f, "table3", model, s, "training", True, clusters))
         rows.append(_bins_measured(pix, dataset, "HDNet_512"))
         summary[dataset]["HDNet_512"] = pix
         if colour_transfer:
@@ -879,10 +860,11 @@ def table4(exp: Experiment, seeds: Sequence[int] | None = None, refine: bool = T
         for s in use:
             df = score(exp, Arm(method, level, s, refine=ref), "table4", setting.replace("/", "-"))
             frames.append(df)
-            if not ref:
-                arm = f"{'low' if level == 'low' else 'high'}/{setting.split('/')[1]}"
-                meas.append(_measurements(aggregate(df), "table4", arm, s, "training"))
-                pim.append(_per_image(exp, df, "table4", arm, s, "training"))
+            # claims 2 and 7a/7b; the "+refine" rows are measured at the base seed only, so 7a/7b
+            # have one complete seed (INSUFFICIENT SEEDS) until they are run at every seed
+            arm = f"{'low' if level == 'low' else 'high'}/{setting.split('/')[1]}"
+            meas.append(_measurements(aggregate(df), "table4", arm, s, "training"))
+            pim.append(_per_image(exp, df, "table4", arm, s, "training"))
         sm = mean_summary(frames)
         summary[setting] = _all_row(sm)
         rows += [{"setting": setting, "metric": m, "value": v} for m, v in summary[setting].items()]

@@ -432,7 +432,40 @@ def evaluate_table2(
         with atomic_path(root_out / "tables" / "per_image" / f"table2_{s}_{setting}.csv") as tmp:
             df.to_csv(tmp, index=False)
         frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+    per_image = pd.concat(frames, ignore_index=True)
+    write_table2_claims(cfg, per_image, root_out)
+    return per_image
+
+
+def write_table2_claims(cfg: Config, per_image: pd.DataFrame, out_dir: str | os.PathLike) -> Path:
+    """Claims 6a/6b's numbers: ``<out>/claims/table2.csv`` and its per-image values, then ``claims.md``.
+
+    One measurement per (subset, setting) under training seed ``cfg.seed`` (both UNets of a
+    subset are trained with it), arms ``<subset>/<setting>`` (``harmonylib.claims.ARMS``). The
+    bootstrap's cluster is each composite's source photo on the built-in data, else its real image.
+    """
+    from harmonylib import claims
+    from harmonylib.data.builtin import composite_photos, ensure_dataset
+    from harmonylib.evaluation import aggregate
+
+    main_root = ensure_dataset(cfg)
+    photos = composite_photos(main_root)
+    meas, pim = [], []
+    for (subset, setting), g in per_image.groupby(["subset", "setting"], sort=False):
+        arm = f"{subset}/{setting}"
+        summary = aggregate(g)
+        meas.append(
+            claims.measurements_from_summary(summary, "table2", arm, cfg.seed, "training", subset=subset)
+        )
+        clusters, kind = (
+            (photos, "source photo")
+            if photos is not None
+            else ({x.name: x.real_id for x in _subset_samples(main_root, "test", subset)}, "real image")
+        )
+        pim.append(claims.per_image_from_frame(g, "table2", arm, cfg.seed, "training", clusters, kind))
+    path = claims.write_measurements(out_dir, "table2", meas, pim)
+    claims.update_claims(out_dir)
+    return path
 
 
 def candidate_fidelity(data: AugmentedData, progress: bool = False) -> pd.DataFrame:

@@ -214,8 +214,10 @@ def test_claims_written_insufficient_with_one_seed(smoke_run):
     for cid in ("1a", "1b", "2", "3a", "3b", "3c", "4a", "4b", "4c", "5a", "5b"):
         assert c.loc[cid, "verdict"] == claims.INSUFFICIENT
     assert c.loc["8", "verdict"] == claims.BY_CONSTRUCTION
-    for cid in ("6a", "6b"):  # Table 2 records no claim measurements
+    for cid in ("4d", "6a", "6b"):  # no Human Harmony root, Table 2 not run here
         assert c.loc[cid, "verdict"] == claims.NOT_MEASURED
+    for cid in ("7a", "7b"):  # the refinement rows run at the base seed only
+        assert c.loc[cid, "verdict"] == claims.INSUFFICIENT and c.loc[cid, "n_seeds"] == 1
     assert math.isfinite(c.loc["1a", "mean"])
 
 

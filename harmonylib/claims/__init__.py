@@ -18,7 +18,9 @@ The package, one concern a module:
   are documented there), read and checked;
 * :mod:`~harmonylib.claims.paper`: the paper's own effect of a claim, from its tables;
 * :mod:`~harmonylib.claims.verdicts`: differences, verdicts, effects and their ratio;
-* :mod:`~harmonylib.claims.render`: ``claims.md``, ``claims.csv``, provenance, the command line.
+* :mod:`~harmonylib.claims.render`: ``claims.md``, ``claims.csv``, provenance, the command line;
+* :mod:`~harmonylib.claims.files`: where each experiment's measurements go, and their merge
+  (:func:`update_claims`).
 
 Example::
 
@@ -53,6 +55,7 @@ from harmonylib.claim_rule import (
     seed_stats,
 )
 from harmonylib.claims.catalogue import CLAIMS, SEEDS_VARY
+from harmonylib.claims.files import CLAIMS_DIR, MEASUREMENTS_FILE, update_claims, write_measurements
 from harmonylib.claims.measurements import (
     measurements_from_summary,
     per_image_from_frame,
@@ -67,6 +70,7 @@ from harmonylib.claims.schema import (
     ARMS,
     BY_CONSTRUCTION,
     CLUSTER_KINDS,
+    HUMAN_HARMONY_ARM,
     MEASUREMENT_COLUMNS,
     METRIC_DIRECTION,
     NOT_MEASURED,
@@ -77,6 +81,7 @@ from harmonylib.claims.schema import (
 from harmonylib.claims.verdicts import COLUMNS, build_claims, claim_differences, missing_arms, seed_bootstraps
 
 __all__ = [
+    "CLAIMS_DIR", "HUMAN_HARMONY_ARM", "MEASUREMENTS_FILE", "update_claims", "write_measurements",
     "ARMS", "BOOTSTRAP_SEED", "BY_CONSTRUCTION", "CLAIMS", "CLUSTER_KINDS", "COLUMNS", "CONFIDENCE",
     "DIRECTIONAL", "DOES_NOT_HOLD", "EQUIVALENCE", "HOLDS", "INCONCLUSIVE", "INSUFFICIENT", "KINDS",
     "MEASUREMENT_COLUMNS", "METRIC_DIRECTION", "NOT_MEASURED", "N_MIN", "N_RESAMPLES",
