@@ -32,7 +32,8 @@ def _arm_rows(experiment, arm, metric, values, seed, kind="training"):
             "arm": arm,
             "seed_kind": kind,
             "seed": np.nan if kind == "none" else seed,
-            "image": [f"{arm}-{i}" if "/" in arm and "%" in arm else f"img{i}" for i in range(n)],
+            # Table 3: both models score the same images of a bin; elsewhere every arm the same images
+            "image": [f"{arm.rsplit('/', 1)[-1]}-{i}" if "%" in arm else f"img{i}" for i in range(n)],
             "cluster": [f"photo{i % PHOTOS}" for i in range(n)],
             "cluster_kind": "source photo",
             "psnr": values if metric == "psnr" else 30.0,
