@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from harmonylib import claims, tables
@@ -23,7 +24,7 @@ def test_every_reported_row_is_in_the_registry():
 def test_a_missing_row_is_found():
     reported = _reported()
     extra = reported[4].head(1).assign(setting="2048/harmony_vae")  # a row no entry selects
-    reported[4] = reported[4]._append(extra, ignore_index=True)
+    reported[4] = pd.concat([reported[4], extra], ignore_index=True)
     assert registry.uncovered_rows(reported) == ["Table 4: setting=2048/harmony_vae"]
 
 
