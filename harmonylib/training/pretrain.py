@@ -135,6 +135,10 @@ def _save_component(model, folder: Path, dtype: torch.dtype) -> None:
     level = dlogging.get_verbosity()
     dlogging.set_verbosity_error()  # the cast is deliberate (storage only): no "use torch_dtype" notice
     try:
+        # from_pretrained records the absolute folder it read in config.json's _name_or_path; a
+        # committed file must not depend on where the clone lives (make retrain compares hashes)
+        if hasattr(model, "register_to_config"):
+            model.register_to_config(_name_or_path=folder.name)
         # Shards below 5 MB: the repository keeps every committed file small.
         model.to(dtype).save_pretrained(tmp, safe_serialization=True, max_shard_size=MAX_SHARD_SIZE)
         model.to(torch.float32)
