@@ -25,13 +25,9 @@ RNG draw order, per sample, from that sample's generator (the authors' order, §
     3. one ancestral noise per Euler step (5 by default)        (B, 4, h, w) each
     4. Harmony-VAE condition posterior sample (HarmonyVAE only) (B, 4, h, w)
 
-Masks are binarised in one place, ``harmonylib.imageproc.threshold_mask`` (foreground where
-value >= 0.5 on [0, 1]), at the input's own size; every resized mask is resized from that binary mask with
-nearest-neighbour sampling, so it stays binary.
-
-This module holds the class and steps 3-7 of a call (encode, denoise, decode, refine); steps 1-2
-and 8 (argument checks, inputs, sizes, background paste, output types) are in
-:mod:`harmonylib.pipeline.processing`, the loading class methods in :mod:`harmonylib.pipeline.loading`.
+Here: the class and steps 3-7 of a call (encode, denoise, decode, refine). Steps 1-2 and 8 (checks,
+inputs, masks binarised by ``imageproc.threshold_mask``, sizes, background paste, output types) are
+in :mod:`harmonylib.pipeline.processing`; loading is in :mod:`harmonylib.pipeline.loading`.
 """
 
 from __future__ import annotations
