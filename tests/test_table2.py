@@ -152,7 +152,8 @@ def test_table2_frame_and_files(table2, smoke_cfg, smoke_data_root):
 def test_human_harmony_build_reads_as_iharmony4(smoke_cfg, tmp_path):
     out = tmp_path / "results"
     root = T.ensure_human_harmony(smoke_cfg, out)
-    assert root == T.human_harmony_root(smoke_cfg, out) == out / "data" / "HumanHarmony"
+    assert root == T.default_human_harmony_root(smoke_cfg, out) == out / "data" / "HumanHarmony"
+    assert T.human_harmony_root is T.default_human_harmony_root  # the old name, one meaning
     train, test = read_split(root, "train"), read_split(root, "test")
     assert len(train) + len(test) == 12 and len(test) >= 1  # 14 stand-in images, 2 product shots
     assert {s.subset for s in train + test} == {"HumanHarmony"}

@@ -33,7 +33,7 @@ from harmonylib.models.scheduler import DEFAULT_NUM_INFERENCE_STEPS
 from harmonylib.models.unet import prepare_mask_latents, prepare_unet_input
 
 # The pipeline's own input conversion and resize, so the diagnostic sees what inference sees.
-from harmonylib.pipeline import _image_to_array, _mask_to_array, _resize_image, _resize_mask
+from harmonylib.pipeline.processing import _image_to_array, _mask_to_array, _resize_image, _resize_mask
 from harmonylib.reproducibility import derive_seed, make_generator
 
 X0_COLUMNS = (
