@@ -605,12 +605,32 @@ class TableResult:
     caption: str = ""
 
 
-def _seed_text(seeds: Sequence[int]) -> str:
+def unet_note(cfg: Config) -> str:
+    """What the forward UNet is: the same model for every training seed (read from the config)."""
+    adopt = cfg.train.unet.adopt
+    if adopt is not None:
+        return (
+            f"the forward UNet is the released one ({adopt}, train.unet.adopt), adopted as it is and "
+            "the same for every seed"
+        )
+    start = cfg.train.unet.init or f"random {cfg.train.unet.arch} weights"
+    return f"the forward UNet is trained once, at the base seed {cfg.seed} from {start}, and shared by every seed"
+
+
+def _seed_text(seeds: Sequence[int], cfg: Config | None = None, retrained: str = "the Harmony-VAE is") -> str:
+    """The seeds of a caption and, given ``cfg``, what varied with them: what was retrained per
+    seed (``retrained``), and that the forward UNet did not (:func:`unet_note`)."""
     n = len(seeds)
-    return (
+    text = (
         f"mean over {n} training seeds ({', '.join(map(str, seeds))})"
         if n > 1
         else f"training seed {seeds[0]}"
+    )
+    if cfg is None:
+        return text
+    return (
+        f"{text}; per seed, {retrained} retrained with that seed and the test predictions are sampled "
+        f"with it, while {unet_note(cfg)}"
     )
 
 
@@ -666,7 +686,7 @@ def table1(
     caption = (
         tables.SPECS[1].caption
         + f" Measured: Composite, DiffHarmony (plain VAE decode) and DiffHarmony++ (Harmony-VAE), "
-        f"{_seed_text(seeds)}, at R_inf '1024'"
+        f"{_seed_text(seeds, exp.cfg)} (so the DiffHarmony column varies with the sampling seed only), at R_inf '1024'"
         + (f", and {', '.join(extra_predictions)} (predictions folders)" if extra_predictions else "")
         + ". "
         + (
@@ -822,7 +842,8 @@ def table3(
         + "measured with harmonylib's compact pixel-space encoder-decoder harmonizer "
         "(harmonylib.models.pixel_baseline), trained on the same data with the same budget as the "
         "DiffHarmony UNet, as HDNet's stand-in (composites as input, no background crop). "
-        f"DiffHarmony++ and the stand-in: {_seed_text(seeds)}; both infer at R_inf '1024'. "
+        f"DiffHarmony++ and the stand-in: {_seed_text(seeds, exp.cfg, 'the Harmony-VAE and the stand-in are')}; "
+        "both infer at R_inf '1024'. "
         + size_note(exp.cfg)
         + " Human Harmony rows are scored with the iHarmony4-trained models"
         + (
@@ -895,7 +916,7 @@ def table4(exp: Experiment, seeds: Sequence[int] | None = None, refine: bool = T
     rc = exp.cfg.train.refinement
     caption = (
         tables.SPECS[4].caption
-        + f" Measured: {_seed_text(seeds)} for the first four rows; the '+refine' rows use one "
+        + f" Measured: {_seed_text(seeds, exp.cfg)} for the first four rows; the '+refine' rows use one "
         f"refinement UNet (size '{rc.size}', trained on plain DiffHarmony outputs at R_inf '512' = "
         f"{rc.stage1_resolution} px) at the base seed {exp.cfg.seed}, applied after the plain decode and after "
         "the Harmony-VAE. " + size_note(exp.cfg) + " " + data_note(exp)
@@ -952,7 +973,7 @@ def table5(exp: Experiment, seeds: Sequence[int] | None = None) -> TableResult:
     caption = (
         tables.SPECS[5].caption
         + f" Each Harmony-VAE variant is scored inside the full DiffHarmony++ pipeline at R_inf '512' "
-        f"(E_c+D / zero = Table 4 '512 ✓'), {_seed_text(seeds)}. "
+        f"(E_c+D / zero = Table 4 '512 ✓'), {_seed_text(seeds, exp.cfg, 'each Harmony-VAE variant is')}. "
         + div_text
         + " "
         + size_note(exp.cfg)
