@@ -1018,9 +1018,17 @@ def figure2(exp: Experiment, human_harmony_root: str | os.PathLike | None = None
     hh = human_harmony_mask_sources(human_harmony_root)
     if hh:
         ratios[HUMAN_HARMONY] = figures.foreground_ratios(hh, exp.cfg.eval.resolution, exp.cfg.eval.mask_mode)
+    title = (
+        f"iHarmony4 here: the {exp.cfg.profile} profile's built-in data"
+        + (", Human Harmony: built from a generated stand-in of iMaterialist" if hh else "")
+        + " (both built to a target foreground mix)"
+        if exp.cfg.data.kind == "builtin"
+        else ""
+    )
     return figures.plot_fg_ratio_cdf(
         ratios,
         exp.figures_dir / FIGURE2_STEM,
+        title=title,
         provenance=_provenance(exp, [exp.cfg.seed], notebook="09_figure2",
                                human_harmony_root=str(human_harmony_root or "")),
     )  # fmt: skip
@@ -1063,11 +1071,56 @@ def comparison_rows(
     seed = exp.cfg.seed if seed is None else seed
     plain = predictions_for(exp, Arm("diffharmony", "high", seed), samples, dataset)
     plus = predictions_for(exp, Arm("diffharmony++", "high", seed), samples, dataset)
+    labels = sample_labels(exp, samples)
     return [
-        {"name": s.name, "composite": s.composite, "mask": s.mask,
+        {"name": s.name, "label": labels[s.name], "composite": s.composite, "mask": s.mask,
          "diffharmony": Path(plain) / f"{s.name}.png", "diffharmony_pp": Path(plus) / f"{s.name}.png", "real": s.real}
         for s in samples
     ]  # fmt: skip
+
+
+def sample_labels(exp: Experiment, samples: Sequence) -> dict[str, str]:
+    """Composite name -> a row label in words (``figures.readable_label``), not the file's id.
+
+    The built-in data names each composite's source photo and recolouring in ``composites.csv``;
+    elsewhere the label is the subset and the foreground share the evaluator measures.
+    """
+    from harmonylib import figures
+    from harmonylib.data.builtin import COMPOSITES_FILE
+
+    info: dict[str, dict[str, str]] = {}
+    for root in {Path(s.composite).parents[2] for s in samples}:  # <root>/<subset>/composite_images/x
+        table = root / COMPOSITES_FILE
+        if table.is_file():
+            df = pd.read_csv(table, usecols=["name", "photo", "recolor"], dtype=str, keep_default_na=False)
+            info.update(df.set_index("name").to_dict("index"))
+    ratios = figures.foreground_ratios(samples, exp.cfg.eval.resolution, exp.cfg.eval.mask_mode)
+    return {
+        s.name: figures.readable_label(s.subset, float(r), **info.get(s.name, {}))
+        for s, r in zip(samples, ratios, strict=True)
+    }
+
+
+def grid_title(exp: Experiment, dataset: str, seed: int) -> str:
+    """A grid's title: which data (built-in or a stand-in where so), seed, and the scored view."""
+    builtin = exp.cfg.data.kind == "builtin"
+    if dataset == HUMAN_HARMONY:
+        what = "Figure 4 analogue: Human Harmony test" + (
+            " (built from a generated stand-in of iMaterialist, not the paper's)" if builtin else ""
+        )
+    else:
+        what = (
+            f"Figure 3 analogue: the {exp.cfg.profile} profile's built-in data (composites from real "
+            "photographs), not iHarmony4"
+            if builtin
+            else "Figure 3: iHarmony4 test"
+        )
+    bg = {"gt": "the ground-truth background pasted", "composite": "the composite's background pasted",
+          "none": "no background pasted"}[exp.cfg.eval.background]  # fmt: skip
+    return (
+        f"{what}. Seed {seed}, R_inf '1024'; every image at {exp.cfg.eval.resolution} px as scored "
+        f"({bg} into the predictions)."
+    )
 
 
 def pick_samples(samples: Sequence, n: int, seed: int = 0, largest_fg: bool = False) -> list:
@@ -1097,7 +1150,9 @@ def figures_3_4(
     """Qualitative grids in the style of Figures 3 (iHarmony4) and 4 (Human Harmony).
 
     Writes ``<out>/figures/figure3_grid.{png,pdf,csv}`` and, when Human Harmony is built,
-    ``figure4_grid.*``; returns the PNG paths.
+    ``figure4_grid.*``; returns the PNG paths. Every image is shown as the scores see it: at the
+    metric resolution, the background pasted by the evaluator's own code
+    (:func:`harmonylib.figures.scored_view`); rows are labelled in words (:func:`sample_labels`).
     """
     import matplotlib.pyplot as plt
 
@@ -1111,7 +1166,11 @@ def figures_3_4(
         sets["figure4_grid"] = (HUMAN_HARMONY, hh)
     for stem, (dataset, samples) in sets.items():
         picks = pick_samples(samples, n_rows, seed, largest_fg=True)
-        fig = figures.plot_comparison_grid(comparison_rows(exp, picks, dataset, seed), exp.figures_dir / stem)
+        # shown as scored: the evaluator's own resize, mask and background paste (figures.scored_view)
+        fig = figures.plot_comparison_grid(
+            comparison_rows(exp, picks, dataset, seed), exp.figures_dir / stem,
+            protocol=exp.cfg.eval, title=grid_title(exp, dataset, seed),
+        )  # fmt: skip
         plt.close(fig)
         written[stem] = exp.figures_dir / f"{stem}.png"
     return written
