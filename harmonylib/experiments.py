@@ -1093,7 +1093,7 @@ def sample_labels(exp: Experiment, samples: Sequence) -> dict[str, str]:
         table = root / COMPOSITES_FILE
         if table.is_file():
             df = pd.read_csv(table, usecols=["name", "photo", "recolor"], dtype=str, keep_default_na=False)
-            info.update(df.set_index("name").to_dict("index"))
+            info.update(df.drop_duplicates("name").set_index("name").to_dict("index"))
     ratios = figures.foreground_ratios(samples, exp.cfg.eval.resolution, exp.cfg.eval.mask_mode)
     return {
         s.name: figures.readable_label(s.subset, float(r), **info.get(s.name, {}))

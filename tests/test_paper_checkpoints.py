@@ -89,11 +89,11 @@ def test_assemble_paper_from_the_authors_layout(authors_home, capsys):
     assert _state_equal(pipe.vae, AutoencoderKL.from_pretrained(authors_home["vae"]))  # sd-vae-ft-mse
     # the empty prompt comes from SD-inpainting (train.unet.init), cached beside it
     assert torch.equal(pipe.empty_prompt_embedding.embeds.detach(), authors_home["embeds"])
-    img = Image.new("RGB", (32, 32), (120, 60, 30))
-    mask = Image.new("L", (32, 32), 0)
-    mask.paste(255, (8, 8, 24, 24))
-    out = pipe(img, mask, num_inference_steps=2, size=32, size_mode="square").images[0]
-    assert out.size == (32, 32)
+    img = Image.new("RGB", (64, 64), (120, 60, 30))
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    out = pipe(img, mask, num_inference_steps=2, size=64, size_mode="square").images[0]
+    assert out.size == (64, 64)
 
 
 def test_assemble_paper_with_harmony_vae(authors_home, iharmony4_root, capsys):
