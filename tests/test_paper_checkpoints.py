@@ -100,7 +100,7 @@ def test_assemble_paper_with_harmony_vae(authors_home, iharmony4_root, capsys):
     """The full command: the adopted UNet and a Harmony-VAE trained from sd-vae-ft-mse (one step here)."""
     home = authors_home["home"]
     sets = ["train.harmony_vae.loop.max_steps=1", "train.harmony_vae.loop.batch_size=2",
-            "train.harmony_vae.loop.mixed_precision=no", "train.harmony_vae.resolution=32"]  # fmt: skip
+            "train.harmony_vae.loop.mixed_precision='no'", "train.harmony_vae.resolution=32"]  # fmt: skip
     argv = ["--profile", "paper", "--data-root", str(iharmony4_root), "--cpu", "--no-progress"]
     assert assemble.main(argv + [a for s in sets for a in ("--set", s)]) == 0
     sources = read_assembly(home / "results" / "paper" / "runs" / "pipeline")
