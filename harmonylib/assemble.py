@@ -7,9 +7,10 @@
 The components come from where training put them, and anything missing is trained first
 (``ensure_trained``; on ``smoke`` that takes seconds, on ``mini`` minutes):
 
-- UNet: forward, the *adopted* UNet when the profile points ``train.unet.init`` at committed
-  harmonization weights (``harmonylib/weights/...``; the paper adopts DiffHarmony's pretrained UNet,
-  §5.2), else the ``unet`` run of that direction. ``unet="trained"`` or ``"adopted"`` forces one.
+- UNet: forward, the *adopted* UNet when the profile names a released one in ``train.unet.adopt``
+  (the paper adopts DiffHarmony's released UNet, §5.2: the paper profile reads the authors' bundle at
+  ``checkpoints/base/unet``, docs/paper_checkpoints.md; mini its committed ``harmonylib/weights/mini/unet``),
+  else the ``unet`` run of that direction. ``unet="trained"`` or ``"adopted"`` forces one.
 - VAE: the ``harmony_vae`` run of that direction (DiffHarmony++), or with ``harmony_vae=False``
   the base VAE the UNet was trained on (DiffHarmony), loaded by the recipes' own
   :func:`~harmonylib.training.base_models.load_base_vae`.
@@ -138,7 +139,11 @@ def adopted_unet_dir(cfg: Config) -> Path | None:
     p = resolve(adopt).resolve()
     folder = p / "unet" if (p / "unet" / "config.json").is_file() else p
     if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"train.unet.adopt = {adopt!r}: {folder} holds no UNet config.json")
+        raise FileNotFoundError(
+            f"train.unet.adopt = {adopt!r}: {folder} holds no UNet config.json. Put the released UNet "
+            "there (the authors' bundle: docs/paper_checkpoints.md), or train the forward UNet from "
+            "train.unet.init instead with --set train.unet.adopt=null"
+        )
     return folder
 
 

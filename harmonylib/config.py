@@ -235,9 +235,10 @@ class UNetTrainConfig:
     arch: Literal["sd15", "tiny", "mini"] = "sd15"  # used when init is None (random weights)
     init: str | None = "checkpoints/stable-diffusion-inpainting"  # SD-inpainting folder (unet/)
     # A released forward DiffHarmony UNet adopted as it is (paper §5.2: "we directly adopt" the
-    # authors' UNet): a folder with config.json (or with unet/). None: the forward UNet is trained
-    # from ``init``. Inverse, Table 2 and retrained UNets always start from ``init``.
-    adopt: str | None = None
+    # authors' UNet): a folder with config.json (or with unet/). Default: where the authors'
+    # released bundle puts it, base/unet under checkpoints/ (docs/paper_checkpoints.md). None: the
+    # forward UNet is trained from ``init``. Inverse, Table 2 and retrained UNets start from ``init``.
+    adopt: str | None = "checkpoints/base/unet"
     vae: str | None = "checkpoints/sd-vae-ft-mse"  # AutoencoderKL folder; None: random vae_arch
     vae_arch: Literal["sd", "tiny", "mini"] = "sd"
     sample_posterior: bool = True  # code default: latents are posterior samples, not the mode
@@ -407,6 +408,7 @@ class PretrainConfig:
             resolution=64,
             arch="mini",
             init=None,
+            adopt=None,  # pretraining makes the released UNet; it adopts none
             vae=None,
             vae_arch="mini",
             loop=LoopConfig(

@@ -586,12 +586,32 @@ class TableResult:
     caption: str = ""
 
 
-def _seed_text(seeds: Sequence[int]) -> str:
+def unet_note(cfg: Config) -> str:
+    """What the forward UNet is: the same model for every training seed (read from the config)."""
+    adopt = cfg.train.unet.adopt
+    if adopt is not None:
+        return (
+            f"the forward UNet is the released one ({adopt}, train.unet.adopt), adopted as it is and "
+            "the same for every seed"
+        )
+    start = cfg.train.unet.init or f"random {cfg.train.unet.arch} weights"
+    return f"the forward UNet is trained once, at the base seed {cfg.seed} from {start}, and shared by every seed"
+
+
+def _seed_text(seeds: Sequence[int], cfg: Config | None = None, retrained: str = "the Harmony-VAE is") -> str:
+    """The seeds of a caption and, given ``cfg``, what varied with them: what was retrained per
+    seed (``retrained``), and that the forward UNet did not (:func:`unet_note`)."""
     n = len(seeds)
-    return (
+    text = (
         f"mean over {n} training seeds ({', '.join(map(str, seeds))})"
         if n > 1
         else f"training seed {seeds[0]}"
+    )
+    if cfg is None:
+        return text
+    return (
+        f"{text}; per seed, {retrained} retrained with that seed and the test predictions are sampled "
+        f"with it, while {unet_note(cfg)}"
     )
 
 
@@ -647,7 +667,7 @@ def table1(
     caption = (
         tables.SPECS[1].caption
         + f" Measured: Composite, DiffHarmony (plain VAE decode) and DiffHarmony++ (Harmony-VAE), "
-        f"{_seed_text(seeds)}, at R_inf '1024'"
+        f"{_seed_text(seeds, exp.cfg)} (so the DiffHarmony column varies with the sampling seed only), at R_inf '1024'"
         + (f", and {', '.join(extra_predictions)} (predictions folders)" if extra_predictions else "")
         + ". "
         + (
@@ -708,7 +728,10 @@ def human_harmony_samples(root: str | os.PathLike | None, split: str = "test") -
     return read_split(root, split)
 
 
-def _bins_measured(bins: pd.DataFrame, dataset: str, model: str, with_n: bool = False) -> pd.DataFrame:
+def _bins_measured(
+    bins: pd.DataFrame, dataset: str, model: str, with_n: bool = False, stand_in: str = ""
+) -> pd.DataFrame:
+    """Table 3 cells of one model; ``stand_in`` names the method that measured them in its place."""
     rows = []
     for _, r in bins[bins["subset"] == "All"].iterrows():
         if with_n:
@@ -716,7 +739,7 @@ def _bins_measured(bins: pd.DataFrame, dataset: str, model: str, with_n: bool = 
                          "value": float(r["n"])})  # fmt: skip
         for m in ("psnr", "mse", "fmse"):
             rows.append({"dataset": dataset, "fg_bin": r["fg_bin"], "model": model, "metric": m,
-                         "value": float(r[m])})  # fmt: skip
+                         "value": float(r[m]), tables.STAND_IN: stand_in})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -780,7 +803,9 @@ def table3(
                 for model, f in ((f"{prefix}DiffHarmony++", f_ours), (f"{prefix}{PIXEL_ARM}", f_pix)):
                     meas.append(_measurements(aggregate_by_fg_bins(f), "table3", model, s, "training"))
                     pim.append(_per_image(exp, f, "table3", model, s, "training", True, clusters))
-        rows.append(_bins_measured(pix, dataset, "HDNet_512"))
+        # the csv names the stand-in: the pixel baseline's numbers sit in the paper's HDNet_512 row
+        rows.append(_bins_measured(pix, dataset, "HDNet_512",
+                                   stand_in="" if dataset in baseline_predictions else PIXEL_ARM))  # fmt: skip
         summary[dataset]["HDNet_512"] = pix
         if colour_transfer:
             folder = exp.predictions_dir / f"{dataset.replace(' ', '')}-colour_transfer"
@@ -798,7 +823,8 @@ def table3(
         + "measured with harmonylib's compact pixel-space encoder-decoder harmonizer "
         "(harmonylib.models.pixel_baseline), trained on the same data with the same budget as the "
         "DiffHarmony UNet, as HDNet's stand-in (composites as input, no background crop). "
-        f"DiffHarmony++ and the stand-in: {_seed_text(seeds)}; both infer at R_inf '1024'. "
+        f"DiffHarmony++ and the stand-in: {_seed_text(seeds, exp.cfg, 'the Harmony-VAE and the stand-in are')}; "
+        "both infer at R_inf '1024'. "
         + size_note(exp.cfg)
         + " Human Harmony rows are scored with the iHarmony4-trained models"
         + (
@@ -872,7 +898,7 @@ def table4(exp: Experiment, seeds: Sequence[int] | None = None, refine: bool = T
     rc = exp.cfg.train.refinement
     caption = (
         tables.SPECS[4].caption
-        + f" Measured: {_seed_text(seeds)} for the first four rows; the '+refine' rows use one "
+        + f" Measured: {_seed_text(seeds, exp.cfg)} for the first four rows; the '+refine' rows use one "
         f"refinement UNet (size '{rc.size}', trained on plain DiffHarmony outputs at R_inf '512' = "
         f"{rc.stage1_resolution} px) at the base seed {exp.cfg.seed}, applied after the plain decode and after "
         "the Harmony-VAE. " + size_note(exp.cfg) + " " + data_note(exp)
@@ -929,7 +955,7 @@ def table5(exp: Experiment, seeds: Sequence[int] | None = None) -> TableResult:
     caption = (
         tables.SPECS[5].caption
         + f" Each Harmony-VAE variant is scored inside the full DiffHarmony++ pipeline at R_inf '512' "
-        f"(E_c+D / zero = Table 4 '512 ✓'), {_seed_text(seeds)}. "
+        f"(E_c+D / zero = Table 4 '512 ✓'), {_seed_text(seeds, exp.cfg, 'each Harmony-VAE variant is')}. "
         + div_text
         + " "
         + size_note(exp.cfg)
@@ -974,9 +1000,17 @@ def figure2(exp: Experiment, human_harmony_root: str | os.PathLike | None = None
     hh = human_harmony_mask_sources(human_harmony_root)
     if hh:
         ratios[HUMAN_HARMONY] = figures.foreground_ratios(hh, exp.cfg.eval.resolution, exp.cfg.eval.mask_mode)
+    title = (
+        f"iHarmony4 here: the {exp.cfg.profile} profile's built-in data"
+        + (", Human Harmony: built from a generated stand-in of iMaterialist" if hh else "")
+        + " (both built to a target foreground mix)"
+        if exp.cfg.data.kind == "builtin"
+        else ""
+    )
     return figures.plot_fg_ratio_cdf(
         ratios,
         exp.figures_dir / FIGURE2_STEM,
+        title=title,
         provenance=_provenance(exp, [exp.cfg.seed], notebook="09_figure2",
                                human_harmony_root=str(human_harmony_root or "")),
     )  # fmt: skip
@@ -1019,11 +1053,56 @@ def comparison_rows(
     seed = exp.cfg.seed if seed is None else seed
     plain = predictions_for(exp, Arm("diffharmony", "high", seed), samples, dataset)
     plus = predictions_for(exp, Arm("diffharmony++", "high", seed), samples, dataset)
+    labels = sample_labels(exp, samples)
     return [
-        {"name": s.name, "composite": s.composite, "mask": s.mask,
+        {"name": s.name, "label": labels[s.name], "composite": s.composite, "mask": s.mask,
          "diffharmony": Path(plain) / f"{s.name}.png", "diffharmony_pp": Path(plus) / f"{s.name}.png", "real": s.real}
         for s in samples
     ]  # fmt: skip
+
+
+def sample_labels(exp: Experiment, samples: Sequence) -> dict[str, str]:
+    """Composite name -> a row label in words (``figures.readable_label``), not the file's id.
+
+    The built-in data names each composite's source photo and recolouring in ``composites.csv``;
+    elsewhere the label is the subset and the foreground share the evaluator measures.
+    """
+    from harmonylib import figures
+    from harmonylib.data.builtin import COMPOSITES_FILE
+
+    info: dict[str, dict[str, str]] = {}
+    for root in {Path(s.composite).parents[2] for s in samples}:  # <root>/<subset>/composite_images/x
+        table = root / COMPOSITES_FILE
+        if table.is_file():
+            df = pd.read_csv(table, usecols=["name", "photo", "recolor"], dtype=str, keep_default_na=False)
+            info.update(df.drop_duplicates("name").set_index("name").to_dict("index"))
+    ratios = figures.foreground_ratios(samples, exp.cfg.eval.resolution, exp.cfg.eval.mask_mode)
+    return {
+        s.name: figures.readable_label(s.subset, float(r), **info.get(s.name, {}))
+        for s, r in zip(samples, ratios, strict=True)
+    }
+
+
+def grid_title(exp: Experiment, dataset: str, seed: int) -> str:
+    """A grid's title: which data (built-in or a stand-in where so), seed, and the scored view."""
+    builtin = exp.cfg.data.kind == "builtin"
+    if dataset == HUMAN_HARMONY:
+        what = "Figure 4 analogue: Human Harmony test" + (
+            " (built from a generated stand-in of iMaterialist, not the paper's)" if builtin else ""
+        )
+    else:
+        what = (
+            f"Figure 3 analogue: the {exp.cfg.profile} profile's built-in data (composites from real "
+            "photographs), not iHarmony4"
+            if builtin
+            else "Figure 3: iHarmony4 test"
+        )
+    bg = {"gt": "the ground-truth background pasted", "composite": "the composite's background pasted",
+          "none": "no background pasted"}[exp.cfg.eval.background]  # fmt: skip
+    return (
+        f"{what}. Seed {seed}, R_inf '1024'; every image at {exp.cfg.eval.resolution} px as scored "
+        f"({bg} into the predictions)."
+    )
 
 
 def pick_samples(samples: Sequence, n: int, seed: int = 0, largest_fg: bool = False) -> list:
@@ -1053,7 +1132,9 @@ def figures_3_4(
     """Qualitative grids in the style of Figures 3 (iHarmony4) and 4 (Human Harmony).
 
     Writes ``<out>/figures/figure3_grid.{png,pdf,csv}`` and, when Human Harmony is built,
-    ``figure4_grid.*``; returns the PNG paths.
+    ``figure4_grid.*``; returns the PNG paths. Every image is shown as the scores see it: at the
+    metric resolution, the background pasted by the evaluator's own code
+    (:func:`harmonylib.figures.scored_view`); rows are labelled in words (:func:`sample_labels`).
     """
     import matplotlib.pyplot as plt
 
@@ -1067,7 +1148,11 @@ def figures_3_4(
         sets["figure4_grid"] = (HUMAN_HARMONY, hh)
     for stem, (dataset, samples) in sets.items():
         picks = pick_samples(samples, n_rows, seed, largest_fg=True)
-        fig = figures.plot_comparison_grid(comparison_rows(exp, picks, dataset, seed), exp.figures_dir / stem)
+        # shown as scored: the evaluator's own resize, mask and background paste (figures.scored_view)
+        fig = figures.plot_comparison_grid(
+            comparison_rows(exp, picks, dataset, seed), exp.figures_dir / stem,
+            protocol=exp.cfg.eval, title=grid_title(exp, dataset, seed),
+        )  # fmt: skip
         plt.close(fig)
         written[stem] = exp.figures_dir / f"{stem}.png"
     return written

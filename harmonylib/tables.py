@@ -15,6 +15,13 @@ machine-readable), ``tableN.md`` and ``tableN.tex`` (the paper's layout, each ce
 "measured (paper)"), and ``tableN.provenance.json``, all atomically. ``read_table`` re-loads a
 written csv.
 
+Stand-ins. A measured cell may carry a ``stand_in``: the method that measured it in place of the
+paper's, when the paper's is not available (Table 3's ``HDNet_512`` row is measured with
+``PixelHarmonizer``: HDNet_512's code and weights are not public). The column is written to the
+csv (empty for cells measured with the paper's own method, or not measured), and the Markdown and
+LaTeX cells of such a row carry a dagger explained in the legend, so that no file shows a
+stand-in's number under the paper's name alone.
+
 Example::
 
     from harmonylib import tables
@@ -47,6 +54,8 @@ REPORTED_DIR = package_path("reported")  # shipped as package data (reported/*.c
 METRICS = ("PSNR", "MSE", "fMSE", "N_samples")
 STATUSES = ("reported", "missing", "nan", "derived")
 NOT_IN_PAPER = "not in paper"  # reported_status of a measured row the paper does not have
+STAND_IN = "stand_in"  # optional measured column: the method that measured a cell in the paper's place
+STAND_IN_MARK = "†"
 
 _METRIC_ALIASES = {"psnr": "PSNR", "mse": "MSE", "fmse": "fMSE", "n": "N_samples", "n_samples": "N_samples"}
 # Names as printed in the paper -> the names used in the data files.
@@ -177,7 +186,9 @@ def _tidy_measured(measured: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
         raise ValueError(
             f"measured lacks column(s) {missing}; a table needs {[*spec.keys, 'metric', 'value']}"
         )
-    df = df[[*spec.keys, "metric", "value"]].copy()
+    extra = [STAND_IN] if STAND_IN in df.columns else []
+    df = df[[*spec.keys, "metric", "value", *extra]].copy()
+    df[STAND_IN] = df[STAND_IN].fillna("").astype(str) if extra else ""
     for col in (*spec.keys, "metric"):
         df[col] = df[col].astype(str)
         if col in _VALUE_ALIASES:
@@ -201,20 +212,25 @@ def render_table(measured: pd.DataFrame | None, table: int) -> pd.DataFrame:
         measured: tidy ``[*key_columns(table), metric, value]`` (extra columns are ignored), or
             wide with one column per metric (``PSNR``/``psnr``, ...). Paper spellings such as
             subset "Average" or model "Ours" are mapped to the data's names ("All",
-            "DiffHarmony++"). ``None`` renders the paper's values alone.
+            "DiffHarmony++"). An optional ``stand_in`` column names the method that measured a
+            cell in place of the paper's (e.g. ``PixelHarmonizer`` for ``HDNet_512``).
+            ``None`` renders the paper's values alone.
         table: 1-5.
 
     Returns:
         ``[table, *keys, metric, measured, reported, delta, reported_status, reported_printed,
-        note]``, one row per cell: the paper's cells in paper order (not measured: ``measured``
+        note, stand_in]``, one row per cell: the paper's cells in paper order (not measured: ``measured``
         NaN, shown as reported), then measured cells the paper lacks (``reported_status``
         "not in paper", ``reported`` NaN). ``delta = measured - reported``, NaN where either is.
+        ``stand_in`` is "" unless the measured cell named one.
     """
     spec = _spec(table)
     rep = reported(table)
     keys = [*spec.keys, "metric"]
     if measured is None:
-        meas = pd.DataFrame({c: pd.Series(dtype=str) for c in keys} | {"value": pd.Series(dtype=float)})
+        meas = pd.DataFrame(
+            {c: pd.Series(dtype=str) for c in (*keys, STAND_IN)} | {"value": pd.Series(dtype=float)}
+        )
     else:
         meas = _tidy_measured(measured, spec)
     merged = rep.merge(
@@ -235,6 +251,7 @@ def render_table(measured: pd.DataFrame | None, table: int) -> pd.DataFrame:
     out["reported_status"] = merged["status"].where(~only_measured, NOT_IN_PAPER).astype(str)
     out["reported_printed"] = merged["printed"].where(~only_measured, "").astype(str)
     out["note"] = merged["note"].where(~only_measured, "").astype(str)
+    out[STAND_IN] = merged[STAND_IN].fillna("").astype(str)
     return out
 
 
@@ -269,8 +286,10 @@ def format_reported(row: pd.Series) -> str:
 
 
 def format_cell(row: pd.Series, with_delta: bool = True) -> str:
-    """``measured (paper)``, with the delta appended when both are numbers."""
-    text = f"{format_value(row['measured'], row['metric'])} ({format_reported(row)})"
+    """``measured (paper)``, with the delta appended when both are numbers; a stand-in's
+    measured value carries :data:`STAND_IN_MARK`."""
+    mark = STAND_IN_MARK if row.get(STAND_IN, "") else ""
+    text = f"{format_value(row['measured'], row['metric'])}{mark} ({format_reported(row)})"
     if with_delta and not _is_nan(row["delta"]):
         d = row["delta"]
         text += f" Δ{d:+.0f}" if row["metric"] == "N_samples" else f" Δ{d:+.2f}"
@@ -305,7 +324,19 @@ def _legend(df: pd.DataFrame) -> list[str]:
     if (df["reported_status"] == "derived").any():
         notes = sorted(set(df.loc[df["reported_status"] == "derived", "note"]))
         lines.append("*: " + "; ".join(notes) + ".")
+    if STAND_IN in df.columns and (df[STAND_IN] != "").any():
+        sub = df[df[STAND_IN] != ""]
+        who = sorted({f"{_row_name(r)} was measured with {r[STAND_IN]}" for _, r in sub.iterrows()})
+        lines.append(f"{STAND_IN_MARK}: a stand-in's number, not the paper's method: " + "; ".join(who) + ".")
     return lines
+
+
+def _row_name(row: pd.Series) -> str:
+    """The name of the method a cell belongs to: its ``model`` or ``setting`` key."""
+    for key in ("model", "setting"):
+        if key in row.index:
+            return str(row[key])
+    return "this row"
 
 
 def to_markdown(df: pd.DataFrame, caption: str | None = None) -> str:
@@ -342,6 +373,7 @@ _TEX_ESCAPES = {
     "–": "--",
     "Δ": r"$\Delta$",
     "−": "-",
+    STAND_IN_MARK: r"$^\dagger$",
 }
 
 
@@ -425,7 +457,9 @@ def write_table(
     """
     n = _table_number(df)
     spec = _spec(n)
-    required = ["table", *spec.keys, "metric", *_CSV_NUMERIC, "reported_status", "reported_printed", "note"]
+    required = [
+        "table", *spec.keys, "metric", *_CSV_NUMERIC, "reported_status", "reported_printed", "note", STAND_IN
+    ]  # fmt: skip
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise ValueError(f"df lacks column(s) {missing}; pass the output of render_table")

@@ -54,6 +54,18 @@ def test_default_seeds_and_sizes():
     assert "as the paper" in experiments.size_note(paper)
 
 
+def test_captions_say_what_varied_with_the_seed():
+    """Seeds: the Harmony-VAE is retrained per seed; the forward UNet is adopted (mini) or trained once."""
+    mini = load_config("mini")
+    text = experiments._seed_text([0, 1, 2], mini)
+    assert text.startswith("mean over 3 training seeds (0, 1, 2)")
+    assert "the Harmony-VAE is retrained with that seed" in text
+    assert "harmonylib/weights/mini/unet" in text and "adopted as it is and the same for every seed" in text
+    trained = experiments.unet_note(load_config("mini", {"train.unet.adopt": None, "seed": 4}))
+    assert "trained once, at the base seed 4 from harmonylib/weights/mini/inpainting_unet" in trained
+    assert experiments._seed_text([5]) == "training seed 5"
+
+
 def test_table1_ours_is_table4_high_harmony_vae_settings(smoke_run):
     exp, _ = smoke_run
     a = experiments.inference_settings(exp, experiments.Arm("diffharmony++", "high", 0), "m")

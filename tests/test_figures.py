@@ -105,3 +105,47 @@ def test_comparison_grid_from_images_and_paths(tmp_path):
     assert len(src) == 10 and set(src.loc[src["column"] == "real", "source"]) == {str(real_path)}
     with pytest.raises(ValueError, match="lacks"):
         figures.plot_comparison_grid([{"name": "x", "composite": rgb(8, 8)}])
+
+
+def test_grid_shows_predictions_as_scored(tmp_path):
+    """With the protocol, a prediction's background is the ground truth's, pasted by the evaluator."""
+    from harmonylib.config import EvalConfig
+    from harmonylib.metrics import evaluation_mask, prepare_protocol_arrays, resize_rgb
+
+    rng = np.random.default_rng(3)
+    real = Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8))
+    m = np.zeros((40, 60), np.uint8)
+    m[10:30, 20:45] = 255
+    mask = Image.fromarray(m, "L")
+    pred = Image.fromarray(np.full((64, 64, 3), 7, np.uint8))  # wrong everywhere, at another size
+    row = {"name": "c1_1_1", "label": "HCOCO: a lake\nforeground 21%", "composite": real, "mask": mask,
+           "diffharmony": pred, "diffharmony_pp": pred, "real": real}  # fmt: skip
+    protocol = EvalConfig(resolution=32)
+    shown = np.asarray(figures.scored_view("diffharmony", row, protocol))
+    expected, gt, fg = prepare_protocol_arrays(pred, real, mask, real, resolution=32)
+    assert np.array_equal(shown, expected)
+    assert np.array_equal(shown[~fg], gt[~fg]) and (shown[fg] == 7).all()  # pasted exactly as scored
+    assert np.array_equal(np.asarray(figures.scored_view("real", row, protocol)), resize_rgb(real, 32))
+    assert np.array_equal(
+        np.asarray(figures.scored_view("mask", row, protocol)) > 0, evaluation_mask(mask, 32)
+    )
+
+    fig = figures.plot_comparison_grid(
+        [row], tmp_path / "g", size=32, protocol=protocol, title="built-in data"
+    )
+    pp = fig.axes[3].get_images()[0].get_array()
+    assert np.array_equal(np.asarray(pp), expected)
+    assert fig.axes[0].get_ylabel() == row["label"]  # words, not the file id
+    assert fig._suptitle.get_text() == "built-in data"
+    # without the protocol the file is shown as it is (no paste)
+    raw = figures.plot_comparison_grid([row], size=32)
+    assert (np.asarray(raw.axes[3].get_images()[0].get_array()) == 7).all()
+    with pytest.raises(ValueError, match="needs 'real'"):
+        figures.scored_view("diffharmony", {"name": "x", "mask": mask, "diffharmony": pred}, protocol)
+
+
+def test_readable_label():
+    assert figures.readable_label("HCOCO", 0.234, "lomiri_picosdeeuropa", "white_balance") == (
+        "HCOCO: lomiri picosdeeuropa\nwhite balance, foreground 23%"
+    )
+    assert figures.readable_label("HFlickr", 0.05) == "HFlickr\nforeground 5%"

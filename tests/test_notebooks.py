@@ -87,6 +87,9 @@ SMOKE_OUTPUTS = {
         "claims.md",
         "claims_measurements.csv",
         "claims/table1.csv",
+        "figures/04_table1_psnr.png",
+        "figures/04_table1_psnr.csv",
+        "figures/figure3_grid.png",
     ],
     "06_table3.ipynb": [
         "tables/table3.csv",

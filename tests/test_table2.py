@@ -69,6 +69,22 @@ def test_run_configs_differ_only_in_the_generated_root(smoke_cfg, tmp_path):
     assert unet.init == "some/inpainting" and unet.adopt is None
 
 
+def test_training_note_reads_the_config():
+    """Table 2's caption states start weights, steps and seeds from the config, never hard-coded."""
+    mini = T.table2_training_note(load_config("mini"))
+    assert "from harmonylib/weights/mini/inpainting_unet (train.unet.init)" in mini
+    assert f"{load_config('mini').augment.table2_steps} optimizer steps each (augment.table2_steps)" in mini
+    assert "one training seed (0)" in mini and "not a mean over seeds" in mini
+    other = T.table2_training_note(
+        load_config("mini", {"augment.table2_steps": 7, "seed": 3, "train.unet.init": "x/inpaint"})
+    )
+    assert "from x/inpaint" in other and "7 optimizer steps" in other and "one training seed (3)" in other
+    smoke = T.table2_training_note(load_config("smoke", {"augment.table2_steps": None}))
+    assert "from random tiny weights" in smoke and "(train.unet.loop.max_steps)" in smoke
+    paper = T.table2_training_note(load_config("paper"))
+    assert "checkpoints/stable-diffusion-inpainting" in paper and "epochs of the base list" in paper
+
+
 def test_equal_total_steps_and_samples(table2):
     _, data, runs, _ = table2
     assert set(runs) == {(s, setting) for s in SUBSETS for setting in T.SETTINGS}

@@ -172,7 +172,9 @@ def test_render_table_merges_and_computes_delta():
         "reported_status",
         "reported_printed",
         "note",
+        "stand_in",
     ]
+    assert (df["stand_in"] == "").all()  # no stand-in given
     assert len(df) == 180 + 1  # every paper cell, plus the measured-only one
     psnr = _cell(df, "PSNR", subset="All", model="DiffHarmony++")
     assert psnr["measured"] == 41.5 and psnr["reported"] == 41.66
@@ -253,6 +255,34 @@ def test_write_table_files_and_read_back(tmp_path):
 
     back = tables.read_table(paths["csv"])
     pd.testing.assert_frame_equal(back, df, check_dtype=False)
+
+
+def test_stand_in_is_named_in_every_file(tmp_path):
+    """Table 3's HDNet_512 row measured by a stand-in: the csv names it, md and tex mark it."""
+    measured = pd.DataFrame(
+        {
+            "dataset": ["iHarmony4"] * 2,
+            "fg_bin": ["0-5%"] * 2,
+            "model": ["HDNet_512", "DiffHarmony++"],
+            "metric": ["fMSE"] * 2,
+            "value": [150.0, 170.0],
+            "stand_in": ["PixelHarmonizer", None],
+        }
+    )
+    df = tables.render_table(measured, 3)
+    hd = _cell(df, "fMSE", dataset="iHarmony4", fg_bin="0-5%", model="HDNet_512")
+    assert hd["stand_in"] == "PixelHarmonizer" and hd["measured"] == 150.0
+    assert _cell(df, "fMSE", dataset="iHarmony4", fg_bin="0-5%", model="DiffHarmony++")["stand_in"] == ""
+    paths = tables.write_table(df, 3, tmp_path, config={}, seeds={})
+    back = tables.read_table(paths["csv"])
+    row = back[(back["model"] == "HDNet_512") & (back["metric"] == "fMSE") & (back["fg_bin"] == "0-5%")
+               & (back["dataset"] == "iHarmony4")]  # fmt: skip
+    assert row["stand_in"].tolist() == ["PixelHarmonizer"]
+    assert set(back.loc[back["model"] != "HDNet_512", "stand_in"]) == {""}
+    md = paths["md"].read_text()
+    assert "150.00† (" in md and "170.00 (" in md
+    assert "HDNet_512 was measured with PixelHarmonizer" in md
+    assert r"150.00$^\dagger$ (" in paths["tex"].read_text()
 
 
 def test_write_table_special_cells(tmp_path):

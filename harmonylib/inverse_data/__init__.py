@@ -74,6 +74,7 @@ from harmonylib.inverse_data.table2_table import (
     measured_table2,
     render_table2,
     table2_caption,
+    table2_training_note,
     table2_findings,
     write_table2,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "runs_frame",
     "table2_candidate_fidelity",
     "table2_caption",
+    "table2_training_note",
     "table2_findings",
     "table2_inference_settings",
     "table2_pipeline",

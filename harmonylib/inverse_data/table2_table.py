@@ -68,8 +68,29 @@ def table2_caption(cfg: Config, runs: Mapping[tuple[str, str], Table2Run], data:
     return (
         f"{SPECS[2].caption} Measured on the {cfg.profile} profile, {data_note}; gamma={data.gamma}; "
         + "; ".join(parts)
-        + f". Inference at {size} px (square), 5 steps, plain VAE decode, resized to 256 and scored with the"
+        + ". "
+        + table2_training_note(cfg)
+        + f" Inference at {size} px (square), 5 steps, plain VAE decode, resized to 256 and scored with the"
         " authors' protocol on the subset's original test split."
+    )
+
+
+def table2_training_note(cfg: Config) -> str:
+    """The caption sentence on how Table 2's UNets were trained, read from the config: the start
+    weights (``train.unet.init``), the step count (``augment.table2_steps``) and the seeds."""
+    init = cfg.train.unet.init
+    start = f"from {init} (train.unet.init)" if init else f"from random {cfg.train.unet.arch} weights"
+    steps = cfg.augment.table2_steps
+    if steps is not None:
+        length = f"{steps} optimizer steps each (augment.table2_steps)"
+    elif cfg.train.unet.loop.max_steps is not None:
+        length = f"{cfg.train.unet.loop.max_steps} optimizer steps each (train.unet.loop.max_steps)"
+    else:
+        length = f"{cfg.train.unet.loop.epochs} epochs of the base list each (train.unet.loop.epochs)"
+    return (
+        f"Both UNets of a subset are trained {start}, never from the adopted harmonization UNet, for "
+        f"{length}; one training seed ({cfg.seed}): each UNet is trained once with it and its test "
+        "predictions are sampled with it, so a cell is one run, not a mean over seeds."
     )
 
 
