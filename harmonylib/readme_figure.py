@@ -60,7 +60,7 @@ def missing_inputs(results: str | os.PathLike, seed: int = 0) -> list[Path]:
     return [p for p in per_image_files(Path(results), seed).values() if not p.is_file()]
 
 
-def _scores(path: Path) -> pd.DataFrame:
+def read_scores(path: Path) -> pd.DataFrame:
     df = pd.read_csv(path)
     need = {"image", "subset", "fg_ratio", "psnr", "fmse", "missing", "predictions"}
     if not need <= set(df.columns):
@@ -182,7 +182,7 @@ def make_readme_grid(
             f"{missing[0]}: missing; Table 1 has not been scored at seed {seed} (run `make table1`)"
         )
     csvs = per_image_files(res, seed)
-    scores = {k: _scores(p) for k, p in csvs.items()}
+    scores = {k: read_scores(p) for k, p in csvs.items()}
     root = Path(data_root) if data_root else ensure_dataset(cfg, progress=False)
     names = pick_images(scores, n, seed)
     rows, record = grid_rows(read_split(root, "test"), scores, names, csvs, cfg.eval)
