@@ -76,7 +76,7 @@ def table1_lines(path: Path, builtin: bool) -> list[str]:
             "The ceilings (not in the paper) encode and decode the real image: what DiffHarmony and "
             "DiffHarmony++ would score with perfect latents."
         )
-    return lines + ([""] + notes if notes else [])
+    return lines + [line for note in notes for line in ("", note)]  # one paragraph per note
 
 
 def _finite(x: object) -> bool:
