@@ -60,7 +60,7 @@ def test_table1_compact_one_row_per_measured_method_all_only(tmp_path):
     assert "| DiffHarmony++ | 30.50 | 41.66 | 90.25 | 13.98 | 2000.00 | 153.98 |" in block
     assert "| VAE ceiling | 40.00 | – | 10.00 | – | 200.00 | – |" in block
     assert "DoveNet" not in block and "35.50" not in block  # unmeasured methods, other subsets
-    assert "by construction" in block and "ceilings (not in the paper)" in block
+    assert "by construction" in block and "not a finding.\n\nThe ceilings (not in the paper)" in block
     assert "[Table 1](" in block and "tables/table1.md" in block
     page = results_page.results_page("smoke", tmp_path)
     assert "| Table 1 | HCOCO / Composite | PSNR | 35.50 | 35.47 | +0.03 |" in page
