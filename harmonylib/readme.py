@@ -1,17 +1,22 @@
-"""The README's results block, generated from result files and never typed in.
+"""The README's results at a glance, and the full results page, generated from result files.
 
-``python -m harmonylib.readme --profile mini`` replaces the text between the README's
-``<!-- results:start ... -->`` and ``<!-- results:end -->`` markers with:
+``python -m harmonylib.readme --profile mini`` writes two things, never typed in:
 
-1. the headline results, measured beside the paper, read from ``results/<profile>/tables/table*.csv``
-   (written by :func:`harmonylib.tables.write_table`; Table 1: the "All" rows only, the other
-   tables: every measured cell);
-2. the claims' verdicts from ``results/<profile>/claims.csv`` (:mod:`harmonylib.claims`);
-3. how Table 2's generated composites differ from the dataset's own, from
-   ``results/<profile>/tables/table2_candidates.csv`` (``inverse_data.write_candidate_fidelity``);
-4. the map paper artefact -> notebook -> output file -> command (:data:`ARTEFACTS`).
+* the README's block between ``<!-- results:start ... -->`` and ``<!-- results:end -->``:
 
-Only the block between the markers changes; the rest of the README is left byte for byte.
+  1. Table 1 compact: one row per measured method, "All" only, PSNR / MSE / fMSE measured beside
+     the paper (``results/<profile>/tables/table1.csv``, :func:`harmonylib.tables.write_table`);
+  2. the claims' verdicts, one line per claim: the paper's effect, ours, their ratio and the
+     verdict (``results/<profile>/claims.csv``, :mod:`harmonylib.claims`);
+  3. one figure, ``figures/readme_grid.png`` (:mod:`harmonylib.readme_figure`), when it exists;
+  4. links to the full tables, to ``claims.md`` and to the results page;
+
+* ``results/<profile>/RESULTS.md``, the results page: every measured cell of every table beside
+  the paper, the claims with their seeds and mean ± SE, Table 2's candidate fidelity, and the map
+  paper artefact -> notebook -> output -> command (:data:`ARTEFACTS`).
+
+A file that is missing is said so, with the command that makes it. Only the block between the
+markers changes; the rest of the README is left byte for byte.
 """
 
 from __future__ import annotations
@@ -27,166 +32,167 @@ import pandas as pd
 
 from harmonylib import tables
 from harmonylib.cli_format import Parser
+from harmonylib.config import load_config
 from harmonylib.io import atomic_write_text
 from harmonylib.paths import project_root, results_dir
+from harmonylib.readme_figure import GRID_STEM
+from harmonylib.results_page import PAGE, number, reported_cell, results_page, stand_in_note
 
 START = re.compile(r"^<!-- results:start.*-->\s*$", re.M)
 END = "<!-- results:end -->"
-
-# (paper artefact, notebook, output files under results/<profile>/)
-ARTEFACTS: tuple[tuple[str, str, str], ...] = (
-    ("Dataset overview", "00_data", "figures/00_data_fg_ratio.png, figures/00_data_samples.png"),
-    ("Harmony-VAE training (§3.2, §5.2)", "01_train_harmony_vae", "runs/harmony_vae-forward-ecd_zero/"),
-    ("Inverse harmonization model (§4.1)", "02_train_inverse_model", "runs/unet-inverse/"),
-    ("Harmony classifier (§4.2)", "03_train_classifier", "runs/classifier/"),
-    (
-        "Table 1 (iHarmony4 comparison)",
-        "04_table1",
-        "tables/table1.{csv,md,tex}, tables/per_image/table1_*.csv",
-    ),
-    ("Table 2 (data augmentation)", "05_table2", "tables/table2.{csv,md,tex}"),
-    (
-        "Table 3 (by foreground ratio)",
-        "06_table3",
-        "tables/table3.{csv,md,tex}, tables/per_image/table3_*.csv",
-    ),
-    ("Table 4 (inference resolution, refinement)", "07_table4", "tables/table4.{csv,md,tex}"),
-    ("Table 5 (zero init, finetuned parameters)", "08_table5", "tables/table5.{csv,md,tex}"),
-    ("Figure 2 (foreground-ratio CDF)", "09_figure2", "figures/figure2_fg_ratio_cdf.{png,pdf,csv}"),
-    (
-        "Figures 3-4 (qualitative) and your own composite",
-        "10_inference",
-        "figures/figure3_grid.png, figures/figure4_grid.png",
-    ),
-    ("Human Harmony dataset (§4.2, §5.1.2)", "11_build_human_harmony", "data/HumanHarmony/"),
-    ("Claims, tested over seeds", "04-08 (all)", "claims.md, claims.csv, claims_measurements.csv"),
-)
+METRICS = (("PSNR", "↑"), ("MSE", "↓"), ("fMSE", "↓"))
+# verdicts for which no statistics ran (harmonylib.claims.schema): no "ours" to show
+NO_STATS = ("NOT MEASURED", "BY CONSTRUCTION (no verdict)")
 
 
-def _num(x: float, metric: str) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return str(int(round(x))) if metric == "N_samples" else f"{x:.2f}"
-
-
-def _reported(row: pd.Series) -> str:
-    status = row["reported_status"]
-    if status == "nan":
-        return "NaN"
-    if status in ("missing", tables.NOT_IN_PAPER):
-        return "–"
-    return _num(float(row["reported"]), row["metric"]) + ("*" if status == "derived" else "")
-
-
-def headline_rows(path: str | os.PathLike) -> list[dict[str, str]]:
-    """The rows a README shows of one written table: Table 1's "All" rows, every measured row elsewhere."""
+def table1_lines(path: Path, builtin: bool) -> list[str]:
+    """Table 1 compact: one row per measured method, "All" only, each metric measured beside the paper."""
     df = tables.read_table(path)
-    n = int(df["table"].iloc[0])
-    keys = list(tables.key_columns(n))
-    if n == 1:
-        df = df[df["subset"] == "All"]
-    df = df[df["measured"].notna() | ((n == 5) & (df["reported_status"] == "nan"))]
-    out = []
-    for _, r in df.iterrows():
-        label = " / ".join(str(r[k]) for k in keys if not (n == 1 and k == "subset"))
-        if n == 3 and r["model"] == "HDNet_512":
-            label += " (stand-in: pixel baseline)"  # HDNet_512 is not public (experiments.table3)
-        delta = (
-            ""
-            if pd.isna(r["delta"])
-            else (f"{r['delta']:+.0f}" if r["metric"] == "N_samples" else f"{r['delta']:+.2f}")
-        )
-        out.append(
-            {
-                "table": f"Table {n}",
-                "row": label,
-                "metric": r["metric"],
-                "measured": _num(float(r["measured"]), r["metric"]),
-                "paper": _reported(r),
-                "delta": delta,
-            }
-        )
-    return out
-
-
-def candidate_lines(path: Path, shown: Path | str) -> list[str]:
-    """Table 2's candidate fidelity (original vs generated composites), or nothing if not written."""
-    if not path.is_file():
-        return []
-    df = pd.read_csv(path)
+    df = df[(df["subset"] == "All") & df["measured"].notna()]
     lines = [
-        "",
-        f"Table 2's composites, original vs generated by the inverse model (`{shown}/tables/{path.name}`; "
-        "per pair, the foreground against the real image: fMSE, mean colour shift, and the fMSE left after the "
-        "best per-channel affine colour map, i.e. what is not a change of colour):",
-        "",
-        "| subset | composites | n | fMSE | colour shift | residual fMSE |",
-        "|:---|:---|---:|---:|---:|---:|",
+        "| method | " + " | ".join(f"{m} {arrow} | paper" for m, arrow in METRICS) + " |",
+        "|:---|" + "---:|---:|" * len(METRICS),
     ]
-    for r in df.itertuples():
-        lines.append(
-            f"| {r.subset} | {r.source} | {r.n} | {r.fmse:.0f} | {r.colour_shift:.1f} | {r.residual_fmse:.0f} |"
+    for model in dict.fromkeys(df["model"]):
+        rows = df[df["model"] == model]
+        cells = []
+        for metric, _ in METRICS:
+            r = rows[rows["metric"] == metric]
+            cells += (
+                ["–", "–"]
+                if r.empty
+                else [number(float(r["measured"].iloc[0]), metric), reported_cell(r.iloc[0])]
+            )
+        lines.append(f"| {model}{stand_in_note(rows.iloc[0])} | " + " | ".join(cells) + " |")
+    notes = []
+    if builtin and (df["model"] == "Composite").any():
+        notes.append(
+            "Composite is the unedited input. On the built-in data its row sits near the paper's by "
+            "construction: the recolouring strengths were fitted to the paper's Composite row, so its "
+            "difference from the paper is not a finding."
         )
+    if df["model"].str.contains("ceiling").any():
+        notes.append(
+            "The ceilings (not in the paper) encode and decode the real image: what DiffHarmony and "
+            "DiffHarmony++ would score with perfect latents."
+        )
+    return lines + [line for note in notes for line in ("", note)]  # one paragraph per note
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _signed(x: object) -> str:
+    return f"{x:+.2f}" if _finite(x) else "—"
+
+
+def claim_lines(path: Path) -> list[str]:
+    """One line per claim: the paper's effect, ours, ours / paper and the verdict; then the tally.
+
+    Effects are ``d`` of :mod:`harmonylib.claims` (> 0: the paper's direction). Claims files written
+    before the effect columns existed show ``mean`` as ours and ``paper`` as the paper's.
+    """
+    c = pd.read_csv(path)
+    lines = [
+        "| claim | statement | paper's effect | ours | ours / paper | verdict |",
+        "|:---|:---|---:|---:|---:|:---|",
+    ]
+    for r in c.to_dict("records"):
+        ours = r.get("effect", r.get("mean"))
+        paper = r.get("paper_effect", r.get("paper"))
+        paper_cell = _signed(paper) if _finite(paper) else str(r.get("paper_text") or "—")
+        ratio = r.get(
+            "effect_ratio", ours / paper if _finite(ours) and _finite(paper) and paper else math.nan
+        )
+        stats = r["verdict"] not in NO_STATS
+        ratio_cell = (
+            "—"
+            if not (stats and _finite(ratio))
+            else (f"×{ratio:.2g}" if abs(ratio) < 10 else f"×{ratio:.0f}")
+        )
+        cells = [
+            r["claim"],
+            r["statement"],
+            paper_cell,
+            _signed(ours) if stats else "—",
+            ratio_cell,
+            f"**{r['verdict']}**",
+        ]
+        lines.append("| " + " | ".join(str(x).replace("|", "\\|").replace("\n", " ") for x in cells) + " |")  # fmt: skip
+    tally = c["verdict"].value_counts()
+    lines += [
+        "",
+        f"{len(c)} claim{'s' if len(c) != 1 else ''}: "
+        + ", ".join(f"{k} {v}" for k, v in tally.items())
+        + ".",
+    ]
     return lines
 
 
-def results_block(profile: str, results: str | os.PathLike | None = None) -> str:
-    """The Markdown between the markers for ``profile`` (from ``results`` or ``results/<profile>``)."""
-    res = Path(results) if results else results_dir(profile)
+def _shown(res: Path) -> str:
+    """``res`` as the README links it: relative to the clone's root when it lies inside."""
     try:
-        shown = res.relative_to(project_root())
+        return res.relative_to(project_root()).as_posix()
     except ValueError:
-        shown = res
-    paths = sorted(res.glob("tables/table[0-9].csv"))
-    lines = [
-        f"Profile **{profile}**, generated from `{shown}/tables/table*.csv` by `python -m harmonylib.readme`."
+        return res.as_posix()
+
+
+def _figure_lines(res: Path, shown: str, profile: str) -> list[str]:
+    png = res / "figures" / f"{GRID_STEM}.png"
+    cmd = f"`python -m harmonylib.readme_figure --profile {profile}`"
+    if not png.is_file():
+        return [f"No figure yet: {cmd} makes `{shown}/figures/{GRID_STEM}.png` from Table 1's predictions."]
+    rec = res / "figures" / f"{GRID_STEM}.csv"
+    n = pd.read_csv(rec)["image"].nunique() if rec.is_file() else "a few"
+    return [
+        f"![Composite, DiffHarmony, DiffHarmony++ and real on {n} test images]({shown}/figures/{GRID_STEM}.png)",
+        "",
+        f"Composite, DiffHarmony, DiffHarmony++ and the real image on {n} test images with large "
+        "foregrounds, each shown as scored: resized to the metric resolution, the real background "
+        "pasted into each prediction. Each row gives the three PSNRs (dB). Made by "
+        f"{cmd}; the files shown and their scores are in `{shown}/figures/{GRID_STEM}.csv`.",
     ]
-    if paths:
+
+
+def results_block(profile: str, results: str | os.PathLike | None = None) -> str:
+    """The README's block for ``profile`` (from ``results`` or ``results/<profile>``): results at a glance."""
+    res = Path(results) if results else results_dir(profile)
+    shown = _shown(res)
+    builtin = load_config(profile).data.kind == "builtin"
+    lines = [f"Profile **{profile}**, generated by `python -m harmonylib.readme` from `{shown}/`.", ""]
+    t1 = res / "tables" / "table1.csv"
+    lines += ["### Table 1: all test images, measured beside the paper", ""]
+    if t1.is_file():
         lines += [
-            "Measured beside the paper's reported values (Δ = measured − paper). Each table's caption "
-            f"(`{shown}/tables/tableN.md`) says what was measured, on which data and at which scale; on "
-            "the built-in data (smoke, mini) the deltas compare different data and model scales.",
+            f"What was measured, on which data and over which seeds: the caption in [`{shown}/tables/table1.md`]"
+            f"({shown}/tables/table1.md).",
             "",
-            "| table | row | metric | measured | paper | Δ |",
-            "|:---|:---|:---|---:|---:|---:|",
-        ]
-        for p in paths:
-            for r in headline_rows(p):
-                lines.append(
-                    f"| {r['table']} | {r['row']} | {r['metric']} | {r['measured']} | {r['paper']} | {r['delta']} |"
-                )
+        ] + table1_lines(t1, builtin)
     else:
-        lines += ["", f"No tables yet: run `make reproduce PROFILE={profile}`."]
+        lines += [f"No Table 1 yet: run `make table1 PROFILE={profile}`."]
+    lines += ["", "### The paper's claims", ""]
     claims_csv = res / "claims.csv"
     if claims_csv.is_file():
-        c = pd.read_csv(claims_csv)
         lines += [
+            "Effects are in the paper's direction (> 0: as the paper says) and in the claim's metric (dB "
+            "for PSNR); 'ours / paper' shows the size. The declared rule, the statistics and each "
+            f"seed's value: [`{shown}/claims.md`]({shown}/claims.md).",
             "",
-            f"Claims (`{shown}/claims.md`: the declared rule, per-seed values):",
-            "",
-            "| claim | statement | seeds | mean ± SE | verdict |",
-            "|:---|:---|---:|---:|:---|",
-        ]
-        for r in c.itertuples():
-            se = "NaN" if pd.isna(r.se) else f"{r.se:.2f}"
-            mean = "NaN" if pd.isna(r.mean) else f"{r.mean:+.2f}"
-            lines.append(f"| {r.claim} | {r.statement} | {r.n_seeds} | {mean} ± {se} | {r.verdict} |")
-    lines += candidate_lines(res / "tables" / "table2_candidates.csv", shown)
+        ] + claim_lines(claims_csv)
+    else:
+        lines += [f"No claims yet: `make reproduce PROFILE={profile}` measures them (`{shown}/claims.csv`)."]
+    lines += ["", "### What the outputs look like", ""] + _figure_lines(res, shown, profile)
+    written = sorted(res.glob("tables/table[0-9].md"))
+    links = ", ".join(f"[Table {p.stem[5:]}]({shown}/tables/{p.name})" for p in written) or "none written yet"
     lines += [
         "",
-        "Paper artefact → notebook → output (under `results/<profile>/`; executed notebooks in "
-        "`results/<profile>/notebooks/`):",
+        "### Full results",
         "",
-        "| paper artefact | notebook | output | command |",
-        "|:---|:---|:---|:---|",
+        f"- Tables with their captions: {links}.",
+        f"- Every measured cell beside the paper, the claims' seeds, and which notebook makes which "
+        f"file: [`{shown}/{PAGE}`]({shown}/{PAGE}).",
     ]
-    for artefact, nb, out in ARTEFACTS:
-        cmd = (
-            "`make reproduce PROFILE=mini`"
-            if "-" in nb.split("_")[0]
-            else f"`papermill notebooks/{nb}.ipynb out.ipynb -p profile mini`"
-        )
-        lines.append(f"| {artefact} | `{nb}` | `{out}` | {cmd} |")
     return "\n".join(lines) + "\n"
 
 
@@ -216,12 +222,14 @@ def _add_block_arguments(ap: argparse.ArgumentParser) -> None:
     )
     ap.add_argument("--readme", default=None, help="README to update (default: README.md under the home)")
     ap.add_argument(
-        "--check", action="store_true", help="change nothing; exit 1 if the README is not up to date"
+        "--check",
+        action="store_true",
+        help=f"change nothing; exit 1 if the README block or {PAGE} is not up to date",
     )
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m harmonylib.readme") -> int:
-    """``python -m harmonylib.readme --profile mini``: regenerate the README's results block."""
+    """``python -m harmonylib.readme --profile mini``: regenerate the README's block and RESULTS.md."""
     ap = Parser(prog=prog, description=__doc__.splitlines()[0])
     _add_block_arguments(ap)
     return _readme_block(ap.parse_args(argv))
@@ -250,18 +258,25 @@ def tables_main(argv: list[str] | None = None, prog: str = "harmonylib tables") 
 
 def _readme_block(args: argparse.Namespace) -> int:
     args.readme = args.readme or str(project_root() / "README.md")
-    block = results_block(args.profile, args.results)
+    res = Path(args.results) if args.results else results_dir(args.profile)
+    block, page = results_block(args.profile, res), results_page(args.profile, res)
+    page_path = res / PAGE
     if args.check:
         text = Path(args.readme).read_text()
         m = START.search(text)
         current = text[m.end() + 1 : text.find(END, m.end())] if m else None
-        ok = current == block
+        stale = [n for n, ok in ((args.readme, current == block),
+                                 (str(page_path), page_path.is_file() and page_path.read_text() == page)) if not ok]  # fmt: skip
         print(
-            "README results block is up to date" if ok else "README results block is stale", file=sys.stderr
+            f"stale: {', '.join(stale)}" if stale else "README block and results page are up to date",
+            file=sys.stderr,
         )
-        return 0 if ok else 1
+        return 1 if stale else 0
     changed = update_readme(args.readme, block)
     print(f"{args.readme}: {'updated' if changed else 'unchanged'}", file=sys.stderr)
+    if not (page_path.is_file() and page_path.read_text() == page):
+        atomic_write_text(page_path, page)
+        print(f"{page_path}: written", file=sys.stderr)
     return 0
 
 

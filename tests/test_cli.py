@@ -71,5 +71,5 @@ def test_tables_merges_claims_and_writes_the_readme_block(tmp_path, capsys):
     assert cli.main([*args, "--check"]) == 1  # stale
     assert cli.main(args) == 0
     assert "none measured yet" in capsys.readouterr().err
-    assert "old" not in readme.read_text() and "No tables yet" in readme.read_text()
+    assert "old" not in readme.read_text() and "No Table 1 yet" in readme.read_text()
     assert cli.main([*args, "--check"]) == 0

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harmonylib import claims, experiments, readme, tables
+from harmonylib import claims, experiments, readme, results_page, tables
 from harmonylib.config import load_config
 from harmonylib.evaluation import aggregate
 
@@ -239,8 +239,11 @@ def test_claims_written_insufficient_with_one_seed(smoke_run):
 def test_readme_block_from_tables(smoke_run, tmp_path):
     exp, _ = smoke_run
     block = readme.results_block("smoke", exp.out)
-    assert "| Table 1 | DiffHarmony++ | PSNR |" in block and "41.66" in block
-    assert "Table 5" in block and "08_table5" in block and "claims" in block.lower()
+    assert "| DiffHarmony++ | " in block and "41.66" in block and "| claim | statement |" in block
+    page = results_page.results_page("smoke", exp.out)
+    assert "| Table 1 | All / DiffHarmony++ | PSNR |" in page
+    assert "| Table 1 | HCOCO / DiffHarmony++ |" in page
+    assert "| Table 5 |" in page and "08_table5" in page
     doc = tmp_path / "README.md"
     doc.write_text(
         "# T\n\nintro\n<!-- results:start (generated) -->\nold\n<!-- results:end -->\n\n## After\nkeep\n"
@@ -257,8 +260,9 @@ def test_readme_block_from_tables(smoke_run, tmp_path):
 
 
 def test_readme_without_results(tmp_path):
-    block = readme.results_block("smoke", tmp_path)
-    assert "No tables yet" in block and "04_table1" in block
+    assert "No Table 1 yet" in readme.results_block("smoke", tmp_path)
+    page = results_page.results_page("smoke", tmp_path)
+    assert "No tables yet" in page and "04_table1" in page
 
 
 # ---- the pixel-baseline recipe -----------------------------------------------------------------------
@@ -273,7 +277,7 @@ def test_pixel_baseline_recipe_trained(smoke_run):
 
 def test_readme_shows_candidate_fidelity(tmp_path):
     (tmp_path / "tables").mkdir()
-    assert "inverse model" not in readme.results_block("smoke", tmp_path)
+    assert "original against generated" not in results_page.results_page("smoke", tmp_path)
     pd.DataFrame(
         [
             {
@@ -294,6 +298,6 @@ def test_readme_shows_candidate_fidelity(tmp_path):
             },
         ]
     ).to_csv(tmp_path / "tables" / "table2_candidates.csv", index=False)
-    block = readme.results_block("smoke", tmp_path)
+    block = results_page.results_page("smoke", tmp_path)
     assert "| HFlickr | original | 3 | 1016 | 24.5 | 78 |" in block
     assert "| HFlickr | generated | 4 | 3553 | 39.1 | 727 |" in block

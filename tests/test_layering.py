@@ -60,6 +60,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "harmonylib.claims",
             "harmonylib.figures",
             "harmonylib.readme",
+            "harmonylib.readme_figure",
+            "harmonylib.results_page",
             "harmonylib.release",
             "harmonylib.retrain",
             "harmonylib.inspect_runs",
