@@ -74,8 +74,8 @@ from harmonylib.inverse_data.table2_table import (
     measured_table2,
     render_table2,
     table2_caption,
-    table2_training_note,
     table2_findings,
+    table2_training_note,
     write_table2,
 )
 
