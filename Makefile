@@ -91,6 +91,7 @@ $(NB_OUT)/%.ipynb: notebooks/%.ipynb $(LIB_FILES) | $(STAMP)
 reproduce: $(STAMP)
 	$(MAKE) -j$(JOBS) $(NB_ALL)
 	$(BIN)/python -c 'import sys; from harmonylib.experiments import update_claims; update_claims(sys.argv[1])' results/$(PROFILE)
+	$(if $(filter mini,$(PROFILE)),$(BIN)/python -m harmonylib.readme_figure --profile mini,@true)
 	$(if $(filter mini,$(PROFILE)),$(BIN)/python -m harmonylib.readme --profile mini,@echo "README block left as is: it shows mini (python -m harmonylib.readme --profile $(PROFILE) to show $(PROFILE))")
 	@echo "executed notebooks: $(NB_OUT); claims: results/$(PROFILE)/claims.md"
 
