@@ -296,6 +296,12 @@ class ClassifierTrainConfig:
     # "vae_encoder": the encoder of our own base VAE (backbone_weights = its AutoencoderKL folder,
     # or a pretrained folder with vae/), global-pooled multi-level features (models.probe).
     backbone: Literal["resnet", "vae_encoder"] = "resnet"
+    # vae_encoder only. "global": each level's per-channel mean/std over the whole image (the
+    # paper's global pooling). "mask": each level pooled over the foreground and the background
+    # separately, fed as fg-minus-bg differences (mean, log std): a composite's colour/light mismatch
+    # between the regions is linear in these, while global pooling left mini's probe at chance
+    # (ROC-AUC 0.52, LEVERS.md §5). A mask-pooled classifier needs the mask wherever it scores.
+    pooling: Literal["global", "mask"] = "global"
     # resnet: a local torchvision ImageNet ResNet-50 state dict; nothing is downloaded.
     backbone_weights: str | None = "checkpoints/resnet50-imagenet.pth"
     resolution: int = 256  # code default (classify_cand_gen_data.py: Resize((256, 256)))

@@ -25,12 +25,17 @@ REAL_LABEL = 0
 
 
 def pair_collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Collate HarmonyDataset items into ``images`` (2B, 3, H, W) = [composites, reals] and ``labels`` (2B,)."""
+    """Collate HarmonyDataset items into ``images`` (2B, 3, H, W) = [composites, reals], ``labels``
+    (2B,) and, when the items have masks, ``masks`` (2B, 1, H, W): a real is scored with its
+    composite's mask (the same region, which in the real is harmonious)."""
     batch = default_collate(items)
     bsz = batch["composite"].shape[0]
     images = torch.cat([batch["composite"], batch["real"]], dim=0)  # (2B, 3, H, W)
     labels = torch.cat([torch.full((bsz,), COMPOSITE_LABEL), torch.full((bsz,), REAL_LABEL)]).long()  # (2B,)
-    return {"images": images, "labels": labels, "index": batch["index"]}
+    out = {"images": images, "labels": labels, "index": batch["index"]}
+    if "mask" in batch:
+        out["masks"] = torch.cat([batch["mask"], batch["mask"]], dim=0)  # (2B, 1, H, W)
+    return out
 
 
 # Rec. 601 luma weights (as torchvision's ``rgb_to_grayscale``), for contrast and saturation.
@@ -44,7 +49,8 @@ def augment_pairs(
     hflip: bool = False,
     crop_scale: float = 1.0,
     color: float = 0.0,
-) -> torch.Tensor:
+    masks: torch.Tensor | None = None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Random photometric/geometric augmentation of a ``pair_collate`` batch, shared within each pair.
 
     ``images`` is (2B, 3, H, W) in [-1, 1] = [composites, reals]; composite ``i`` and real ``i``
@@ -59,9 +65,11 @@ def augment_pairs(
         color: global brightness, contrast and saturation factors each ~ U(1 - color, 1 + color),
             applied to the whole image (foreground and background alike, so a real stays
             harmonious and a composite keeps its foreground/background discrepancy); 0 turns it off.
+        masks: optional (2B, 1, H, W) foreground masks of the rows; each gets its image's crop and
+            flip (bilinear, so crop edges stay soft), never the colour jitter.
 
     Returns:
-        The augmented batch, same shape, dtype and device.
+        The augmented batch, same shape, dtype and device; with ``masks``, ``(images, masks)``.
     """
     if images.shape[0] % 2:
         raise ValueError(f"expected a [composites, reals] batch of even size, got {images.shape[0]}")
@@ -69,34 +77,45 @@ def augment_pairs(
         raise ValueError(f"crop_scale must lie in (0, 1], got {crop_scale}")
     if not 0.0 <= color < 1.0:
         raise ValueError(f"color must lie in [0, 1), got {color}")
+    if masks is not None and (masks.shape[0] != images.shape[0] or masks.shape[-2:] != images.shape[-2:]):
+        raise ValueError(f"masks {tuple(masks.shape)} do not match images {tuple(images.shape)}")
     if not hflip and crop_scale == 1.0 and color == 0.0:
-        return images
+        return images if masks is None else (images, masks)
     n_pairs = images.shape[0] // 2
     _, _, h, w = images.shape
     u = torch.rand((n_pairs, 8), generator=generator, dtype=torch.float64).tolist()
-    out = []
-    for pair in (images[:n_pairs], images[n_pairs:]):
+
+    def geometric(x: torch.Tensor, r: list[float]) -> torch.Tensor:
+        """Crop and flip of one row (1, C, H, W) with the pair's draws ``r``."""
+        r_flip, r_area, r_aspect, r_x, r_y = r[:5]
+        if crop_scale < 1.0:
+            area = crop_scale + (1.0 - crop_scale) * r_area
+            aspect = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * r_aspect)
+            cw = min(w, max(1, round(math.sqrt(area * aspect) * w)))
+            ch = min(h, max(1, round(math.sqrt(area / aspect) * h)))
+            x0 = min(w - cw, int(r_x * (w - cw + 1)))
+            y0 = min(h - ch, int(r_y * (h - ch + 1)))
+            x = x[..., y0 : y0 + ch, x0 : x0 + cw]
+            if (ch, cw) != (h, w):
+                x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+        if hflip and r_flip < 0.5:
+            x = torch.flip(x, dims=(3,))
+        return x
+
+    out, out_masks = [], []
+    for half in (slice(0, n_pairs), slice(n_pairs, 2 * n_pairs)):
+        pair = images[half]
         rows = []
         for i in range(n_pairs):
-            x = pair[i : i + 1]  # (1, 3, H, W)
-            r_flip, r_area, r_aspect, r_x, r_y, r_b, r_c, r_s = u[i]
-            if crop_scale < 1.0:
-                area = crop_scale + (1.0 - crop_scale) * r_area
-                aspect = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * r_aspect)
-                cw = min(w, max(1, round(math.sqrt(area * aspect) * w)))
-                ch = min(h, max(1, round(math.sqrt(area / aspect) * h)))
-                x0 = min(w - cw, int(r_x * (w - cw + 1)))
-                y0 = min(h - ch, int(r_y * (h - ch + 1)))
-                x = x[..., y0 : y0 + ch, x0 : x0 + cw]
-                if (ch, cw) != (h, w):
-                    x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
-            if hflip and r_flip < 0.5:
-                x = torch.flip(x, dims=(3,))
+            x = geometric(pair[i : i + 1], u[i])  # (1, 3, H, W)
             if color > 0.0:
-                x = _jitter_color(x, (r_b, r_c, r_s), color)
+                x = _jitter_color(x, tuple(u[i][5:8]), color)
             rows.append(x)
         out.append(torch.cat(rows, dim=0))
-    return torch.cat(out, dim=0)
+        if masks is not None:
+            out_masks.append(torch.cat([geometric(m[None], u[i]) for i, m in enumerate(masks[half])]))
+    images_out = torch.cat(out, dim=0)
+    return images_out if masks is None else (images_out, torch.cat(out_masks, dim=0))
 
 
 def _jitter_color(x: torch.Tensor, r: tuple[float, float, float], color: float) -> torch.Tensor:
@@ -116,14 +135,21 @@ def _jitter_color(x: torch.Tensor, r: tuple[float, float, float], color: float) 
 
 class NormalizedInputClassifier(nn.Module):
     """Adapts a ``HarmonyClassifier`` (which normalises its own [-1, 1] input) to the objective's
-    contract: ImageNet-normalised input -> logits. ``classifier`` is what gets saved."""
+    contract: ImageNet-normalised input (and, for a mask-pooled probe, masks) -> logits.
+    ``classifier`` is what gets saved."""
 
     def __init__(self, classifier: nn.Module):
         super().__init__()
         self.classifier = classifier
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier.forward_normalized(x)  # (B, 2)
+    @property
+    def requires_mask(self) -> bool:
+        return bool(getattr(self.classifier, "requires_mask", False))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None:  # a mask-pooled probe raises here, naming the option
+            return self.classifier.forward_normalized(x)  # (B, 2)
+        return self.classifier.forward_normalized(x, mask)  # (B, 2)
 
 
 @torch.no_grad()
@@ -133,8 +159,9 @@ def evaluate_classifier(
     """Accuracy and ROC-AUC of P(composite) on composite/real pairs.
 
     Args:
-        model: maps ImageNet-normalised (B, 3, H, W) to (B, 2) logits (class 1 = composite).
-        dataset: a ``HarmonyDataset`` (test split); each item gives a composite and its real.
+        model: maps ImageNet-normalised (B, 3, H, W) to (B, 2) logits (class 1 = composite); a
+            mask-pooled one (``requires_mask``) also gets each pair's mask.
+        dataset: a ``HarmonyDataset`` (any split); each item gives a composite, its real and mask.
 
     Returns:
         ``{"accuracy", "roc_auc", "n_images"}``; accuracy at the argmax (P > 0.5).
@@ -145,7 +172,11 @@ def evaluate_classifier(
     model.eval().to(device)
     probs, labels = [], []
     for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=pair_collate):
-        logits = model(imagenet_normalize(batch["images"].to(device)))  # (2B, 2)
+        x = imagenet_normalize(batch["images"].to(device))  # (2B, 3, H, W)
+        if getattr(model, "requires_mask", False):
+            logits = model(x, batch["masks"].to(device))  # (2B, 2)
+        else:
+            logits = model(x)  # (2B, 2)
         probs.append(torch.softmax(logits.float(), dim=1)[:, COMPOSITE_LABEL].cpu())
         labels.append(batch["labels"])
     model.train(was_training)

@@ -263,17 +263,31 @@ def classifier_loss(
     """Cross-entropy of a composite-vs-real classifier; class 1 = composite (authors' convention).
 
     Args:
-        classifier: any module mapping ImageNet-normalised (B, 3, H, W) to (B, 2) logits.
-        batch: ``images`` (B, 3, H, W) in [-1, 1]; ``labels`` (B,) int64 (1 = composite).
+        classifier: any module mapping ImageNet-normalised (B, 3, H, W) to (B, 2) logits; one
+            whose ``requires_mask`` is true (a mask-pooled probe) is called as
+            ``classifier(x, masks)``.
+        batch: ``images`` (B, 3, H, W) in [-1, 1]; ``labels`` (B,) int64 (1 = composite);
+            ``masks`` (B, 1, H, W) in [0, 1], needed by a mask-pooled classifier only.
         generator: the only source of randomness (used by ``augment``).
         augment: optional ``augment(images, generator) -> images`` applied before normalising
-            (e.g. :func:`harmonylib.training.classifier_data.augment_pairs` with its settings bound).
+            (e.g. :func:`harmonylib.training.classifier_data.augment_pairs` with its settings bound);
+            with masks it is called as ``augment(images, generator, masks=masks)`` and returns
+            ``(images, masks)``, the same geometric transform applied to both.
 
     Returns:
         (loss, {"accuracy": batch accuracy}).
     """
-    images = batch["images"] if augment is None else augment(batch["images"], generator)
-    logits = classifier(imagenet_normalize(images))  # (B, 2)
+    images = batch["images"]
+    if getattr(classifier, "requires_mask", False):
+        masks = batch.get("masks")
+        if masks is None:
+            raise ValueError("a mask-pooled classifier needs batch['masks'] (pair_collate writes them)")
+        if augment is not None:
+            images, masks = augment(images, generator, masks=masks)
+        logits = classifier(imagenet_normalize(images), masks)  # (B, 2)
+    else:
+        images = images if augment is None else augment(images, generator)
+        logits = classifier(imagenet_normalize(images))  # (B, 2)
     labels = batch["labels"]
     loss = F.cross_entropy(logits.float(), labels)
     accuracy = (logits.argmax(dim=1) == labels).float().mean()

@@ -204,9 +204,15 @@ def build_classifier_model(cfg: Config) -> nn.Module:
             rc.backbone,
             _existing(rc.backbone_weights, "train.classifier.backbone_weights"),
             input_size=rc.resolution,
+            pooling=rc.pooling,
             generator=gen,
         )
         return probe.freeze_backbone(rc.linear_probe)  # False: the encoder is fine-tuned too
+    if rc.pooling != "global":
+        raise ValueError(
+            f"train.classifier.pooling: {rc.pooling} needs backbone: vae_encoder "
+            "(the ResNet classifier pools globally)"
+        )
     clf = build_classifier(rc.arch, input_size=rc.resolution, generator=gen)
     if rc.backbone_weights is not None:
         clf.load_imagenet_backbone(_existing(rc.backbone_weights, "train.classifier.backbone_weights"))

@@ -152,7 +152,10 @@ class TrainedRun:
 
             # the backbone folder gives the architecture; every weight comes from the run's file
             clf = build_probe_classifier(
-                rc["backbone"], resolve(rc["backbone_weights"]), input_size=rc["resolution"]
+                rc["backbone"],
+                resolve(rc["backbone_weights"]),
+                input_size=rc["resolution"],
+                pooling=rc.get("pooling", "global"),  # runs from before the option pooled globally
             )
         else:
             clf = build_classifier(rc["arch"], input_size=rc["resolution"])
