@@ -289,12 +289,17 @@ def classifier_examples(
     items = [dataset[i] for i in pick_indices(len(dataset), n, seed, "classifier_examples")]
     comp = torch.stack([it["composite"] for it in items])  # (N, 3, H, W) in [-1, 1]
     real = torch.stack([it["real"] for it in items])  # (N, 3, H, W)
+    mask = torch.stack([it["mask"] for it in items])  # (N, 1, H, W); a real gets its composite's
+
+    def args(x: torch.Tensor) -> tuple[torch.Tensor, ...]:  # a mask-pooled probe needs the mask
+        return (x, mask) if getattr(clf, "requires_mask", False) else (x,)
+
     return ClassifierExamples(
         names=[it["name"] for it in items],
         composites=_to_uint8(comp),
         reals=_to_uint8(real),
-        p_composite=clf.predict_proba(comp).numpy(),
-        p_real=clf.predict_proba(real).numpy(),
+        p_composite=clf.predict_proba(*args(comp)).numpy(),
+        p_real=clf.predict_proba(*args(real)).numpy(),
     )
 
 

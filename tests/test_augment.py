@@ -357,3 +357,36 @@ def test_foreground_difference_reads_files_and_rejects_bad_input(tmp_path):
     assert all(np.isnan(v) for v in foreground_difference(real, real, np.zeros_like(mask)).values())
     with pytest.raises(ValueError, match="sizes differ"):
         foreground_difference(real[:16], real, mask)
+
+
+class _MaskFractionClassifier(torch.nn.Module):
+    """A mask-pooled stand-in: P(composite) = the foreground fraction of the mask it is given."""
+
+    requires_mask = True
+    input_size = 16
+
+    def predict_proba(self, images, mask=None):
+        if mask is None:
+            raise ValueError("needs the mask")
+        assert mask.shape == (images.shape[0], 1, 16, 16)
+        return mask.flatten(1).mean(1)
+
+
+def test_mask_pooled_classifier_scores_each_candidate_with_its_own_mask(tmp_path, gen_pairs):
+    from harmonylib.imageproc import threshold_mask
+
+    _, pairs = gen_pairs
+    gen = tmp_path / "gen"
+    generate_candidates(
+        CopyPipeline(), pairs, gen, k=2, seed=0, batch_size=8, rank=0, world_size=1, progress=False
+    )
+    clf = _MaskFractionClassifier()
+    files = [gen / r["file"] for r in read_manifest(gen)]
+    with pytest.raises(ValueError, match="pooling: mask"):
+        score_images(clf, files)
+    records = score_candidates(clf, gen, batch_size=3, progress=False)
+    for r in records:
+        m = threshold_mask(load_mask_l(gen / r["subset"] / "masks" / f"{r['mask_id']}.png"))
+        m16 = torch.nn.functional.interpolate(torch.from_numpy(m)[None, None], size=(16, 16), mode="area")
+        assert r["score"] == pytest.approx(float(m16.mean()), abs=1e-6), r["name"]
+    assert len({round(r["score"], 6) for r in records}) > 1  # the masks differ, so do the scores

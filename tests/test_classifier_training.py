@@ -106,3 +106,27 @@ def test_config_fields_and_recipe_binding(monkeypatch):
     aug = obj.keywords["augment"]
     assert aug.func is augment_pairs
     assert aug.keywords == {"hflip": True, "crop_scale": 0.7, "color": 0.2}
+
+
+def test_masks_get_their_images_crop_and_flip_but_no_colour():
+    from harmonylib.training.classifier_data import augment_pairs, pair_collate
+
+    g = torch.Generator().manual_seed(0)
+    n = 6
+    images = torch.rand(2 * n, 3, 16, 20, generator=g) * 2 - 1
+    masks = torch.zeros(2 * n, 1, 16, 20)
+    masks[:, :, 4:12, 2:9] = 1.0
+    # the mask drawn into channel 0 of an otherwise flat image goes through the same geometry
+    probe = torch.cat([masks, masks, masks], dim=1) * 2 - 1
+    kw = {"hflip": True, "crop_scale": 0.5, "color": 0.0}
+    img_out, mask_out = augment_pairs(images, torch.Generator().manual_seed(3), masks=masks, **kw)
+    assert img_out.shape == images.shape and mask_out.shape == masks.shape
+    torch.testing.assert_close(augment_pairs(images, torch.Generator().manual_seed(3), **kw), img_out)
+    geo = augment_pairs(probe, torch.Generator().manual_seed(3), **kw)
+    torch.testing.assert_close((geo[:, :1] + 1) / 2, mask_out)
+    torch.testing.assert_close(mask_out[:n], mask_out[n:])  # a composite and its real: one mask
+    _, m_col = augment_pairs(images, torch.Generator().manual_seed(3), masks=masks, color=0.5)
+    assert torch.equal(m_col, masks)  # colour jitter never touches a mask
+    items = [{"composite": images[i], "real": images[n + i], "mask": masks[i], "index": i} for i in range(n)]
+    batch = pair_collate(items)
+    assert batch["masks"].shape == (2 * n, 1, 16, 20) and torch.equal(batch["masks"][:n], batch["masks"][n:])
