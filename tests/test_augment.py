@@ -389,4 +389,3 @@ def test_mask_pooled_classifier_scores_each_candidate_with_its_own_mask(tmp_path
         m = threshold_mask(load_mask_l(gen / r["subset"] / "masks" / f"{r['mask_id']}.png"))
         m16 = torch.nn.functional.interpolate(torch.from_numpy(m)[None, None], size=(16, 16), mode="area")
         assert r["score"] == pytest.approx(float(m16.mean()), abs=1e-6), r["name"]
-    assert len({round(r["score"], 6) for r in records}) > 1  # the masks differ, so do the scores
