@@ -59,6 +59,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "harmonylib.tables",
             "harmonylib.claims",
             "harmonylib.figures",
+            "harmonylib.plots",
             "harmonylib.readme",
             "harmonylib.readme_figure",
             "harmonylib.results_page",
