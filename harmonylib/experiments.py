@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from harmonylib import claims as _claims
+from harmonylib.claim_rule import default_seeds  # noqa: F401  (notebooks call experiments.default_seeds)
 from harmonylib import tables
 from harmonylib.config import PAPER_VARIANT, Config, load_config, to_dict, with_seed  # noqa: F401
 from harmonylib.evaluation import GroundTruthCache, aggregate, aggregate_by_fg_bins, evaluate_predictions
@@ -142,16 +143,6 @@ def setup(
     return Experiment(
         cfg, out, root, samples, GroundTruthCache(cache_dir=out / "cache"), progress, split=split
     )
-
-
-def default_seeds(cfg: Config, seeds: Sequence[int] | None = None) -> list[int]:
-    """Training seeds: as given; else one (``cfg.seed``) on smoke and three from ``cfg.seed`` otherwise.
-
-    Claims 1-3 need three training seeds (``harmonylib.claims.N_MIN``); smoke stays fast with one.
-    """
-    if seeds:
-        return [int(s) for s in seeds]
-    return [cfg.seed] if cfg.profile == "smoke" else [cfg.seed + i for i in range(_claims.N_MIN)]
 
 
 def inference_sizes(cfg: Config) -> dict[str, int]:
