@@ -115,6 +115,7 @@ def publish_executed(profile: str, results: Path | None = None, home: Path | Non
         raise FileNotFoundError(
             f"{res / SOURCE_DIR}: no executed notebook to publish; run `make reproduce PROFILE={profile}` first"
         )
+    home = (home or project_root()).resolve()
     reps = path_replacements(home)
     written = []
     for p in src:
@@ -123,7 +124,11 @@ def publish_executed(profile: str, results: Path | None = None, home: Path | Non
         except json.JSONDecodeError as e:
             raise ValueError(f"{p}: not a notebook (invalid JSON: {e})") from e
         dst = res / EXECUTED_DIR / p.name
-        atomic_write_text(dst, json.dumps(clean_notebook(nb, reps), indent=1, ensure_ascii=False) + "\n")
+        out = clean_notebook(nb, reps)
+        pm = out.get("metadata", {}).get("papermill")
+        if isinstance(pm, dict) and "output_path" in pm:  # papermill's hidden partial name, not the file's
+            pm["output_path"] = _rewrite_paths(str(dst.resolve()), reps)
+        atomic_write_text(dst, json.dumps(out, indent=1, ensure_ascii=False) + "\n")
         written.append(dst)
     return written
 

@@ -27,7 +27,13 @@ def _nb(home, stderr_text, stdout_text):
                 ],
             },
         ],
-        "metadata": {"papermill": {"input_path": "notebooks/x.ipynb", "cwd": str(home)}},
+        "metadata": {
+            "papermill": {
+                "input_path": "notebooks/x.ipynb",
+                "output_path": "results/mini/notebooks/.partial-04_table1.ipynb",
+                "cwd": str(home),
+            }
+        },
         "nbformat": 4,
         "nbformat_minor": 5,
     }
@@ -61,6 +67,7 @@ def test_publish_writes_a_clean_copy_and_leaves_the_source(tmp_path):
     assert outputs[1]["text"] == f"data from data/mini, env {executed.ENV_TOKEN}/lib\n"
     assert outputs[2]["data"] == {"text/plain": "fig"}  # figures and results kept as executed
     assert out["metadata"]["papermill"]["cwd"] == "."
+    assert out["metadata"]["papermill"]["output_path"] == "results/mini/executed/04_table1.ipynb"
     assert json.loads(src.read_text()) == nb  # make's copy untouched
 
 
