@@ -199,13 +199,21 @@ def test_the_checks_can_fail(tmp_path):
 
 
 # Packages split out of large modules; each of their modules holds one concern.
-SPLIT_PACKAGES = ("pipeline", "augment", "inverse_data", "data/builtin", "evaluation", "config", "tables")
+SPLIT_PACKAGES = (
+    "pipeline",
+    "augment",
+    "inverse_data",
+    "data/builtin",
+    "evaluation",
+    "config",
+    "tables",
+    "figures",
+)
 MAX_LINES = 400  # the house limit (issue 12: "modules stay under about 400 lines")
 # Modules still over the limit, not split yet. The list may only shrink: a module split or trimmed
 # under the limit must leave it (test_oversize_allow_list_is_current), so it cannot regrow unseen.
 OVERSIZE_ALLOWED = (
     "experiments.py",  # being turned into a package on another branch (runner); split there
-    "figures.py",
 )
 
 
