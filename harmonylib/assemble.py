@@ -20,7 +20,8 @@ The components come from where training put them, and anything missing is traine
 :func:`save_assembled` writes the pipeline with ``save_pretrained`` into a temporary folder and
 renames it into place, with ``assembly.json`` (what went in) and ``provenance.json`` beside the
 components. ``results/<profile>/runs/pipeline`` (forward, Harmony-VAE) is the folder the harmonize
-CLI uses by default.
+CLI uses by default. Where runs live and how each component is found:
+:mod:`harmonylib.assemble_parts` (its names are importable from here too).
 """
 
 from __future__ import annotations
@@ -34,13 +35,22 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from harmonylib.assemble_parts import (
+    DIRECTIONS,
+    _tree_stamp,
+    adopted_unet_dir,
+    base_vae,
+    pipeline_dir,
+    run_dir_for,
+    runs_root,  # noqa: F401  (re-exported: callers import it from here)
+    same_latent_space,
+    unet_prompt_embeds,
+    with_direction,
+)
 from harmonylib.cli_format import Parser
 from harmonylib.config import Config, ConfigError, load_config, parse_overrides, to_dict
-from harmonylib.paths import package_path, resolve, results_dir
+from harmonylib.paths import package_path, resolve
 
-DIRECTIONS = ("forward", "inverse")
 UNET_SOURCES = ("auto", "trained", "adopted")
 ASSEMBLY_FILE = "assembly.json"
 COMMITTED_WEIGHTS_DIR = package_path("weights").resolve()
@@ -48,127 +58,6 @@ COMMITTED_WEIGHTS_DIR = package_path("weights").resolve()
 
 class LatentSpaceMismatchWarning(UserWarning):
     """The Harmony-VAE's frozen encoder differs from the VAE the UNet was trained on."""
-
-
-# ---- where things go -----------------------------------------------------------------------------
-
-
-def runs_root(cfg: Config, out_dir: str | os.PathLike | None = None) -> Path:
-    """``<out_dir>/runs`` when ``out_dir`` is given, else ``results/<profile>/runs``."""
-    return (resolve(out_dir) if out_dir else results_dir(cfg.profile)) / "runs"
-
-
-def run_dir_for(cfg: Config, recipe: str, out_dir: str | os.PathLike | None = None) -> Path:
-    """The run folder of ``recipe`` under ``cfg``: ``runs_root(cfg, out_dir) / run_name``."""
-    from harmonylib.training.runs import run_name
-
-    return runs_root(cfg, out_dir) / run_name(cfg, recipe)
-
-
-def pipeline_dir(
-    cfg: Config,
-    direction: str = "forward",
-    harmony_vae: bool = True,
-    out_dir: str | os.PathLike | None = None,
-) -> Path:
-    """``runs/pipeline`` (forward, Harmony-VAE); other kinds get ``-inverse`` / ``-sd_vae`` suffixes."""
-    name = "pipeline" + ("-inverse" if direction == "inverse" else "") + ("" if harmony_vae else "-sd_vae")
-    return runs_root(cfg, out_dir) / name
-
-
-def with_direction(cfg: Config, recipe: str, direction: str) -> Config:
-    """``cfg`` with ``train.<recipe>.direction`` set (the run name and hash follow it)."""
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
-    section = dataclasses.replace(getattr(cfg.train, recipe), direction=direction)
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **{recipe: section}))
-
-
-# ---- components ----------------------------------------------------------------------------------
-
-
-def base_vae(cfg: Config, recipe: str):
-    """The base ``AutoencoderKL`` that ``recipe`` (``unet`` or ``harmony_vae``) was built on.
-
-    Same loader, path and init seed as :mod:`harmonylib.training.recipes`, so a randomly
-    initialised VAE (smoke) is the very one that run trained against.
-    """
-    from harmonylib.training.base_models import _init_seed, load_base_vae
-
-    rc = getattr(cfg.train, recipe)
-    return load_base_vae(rc.vae, rc.vae_arch, _init_seed(cfg, recipe, "vae"), f"train.{recipe}.vae")
-
-
-def unet_prompt_embeds(cfg: Config) -> torch.Tensor:
-    """The (1, 77, C) empty-prompt embedding the ``unet`` recipe trains with (as ``build_unet_spec``)."""
-    from harmonylib.training.base_models import _init_seed
-
-    rc = cfg.train.unet
-    if rc.init is not None:
-        from harmonylib.training.base_models import load_prompt_embeds, prompt_folder
-
-        # a bare UNet folder (weights/mini/inpainting_unet) takes its parent's embedding
-        return load_prompt_embeds(prompt_folder(resolve(rc.init)))
-    if rc.arch == "mini":
-        from harmonylib.training.base_models import mini_empty_prompt_embedding
-
-        return mini_empty_prompt_embedding(_init_seed(cfg, "unet", "prompt"))
-    if rc.arch == "tiny":
-        from harmonylib.models.tiny import tiny_empty_prompt_embedding
-
-        return tiny_empty_prompt_embedding(_init_seed(cfg, "unet", "unet")).embeds.detach()
-    from harmonylib.models.unet import SD15_INPAINT_UNET_CONFIG
-
-    # no text encoder: a null condition
-    return torch.zeros(1, 77, SD15_INPAINT_UNET_CONFIG["cross_attention_dim"])
-
-
-def adopted_unet_dir(cfg: Config) -> Path | None:
-    """The released forward UNet that the profile adopts (``train.unet.adopt``), or None.
-
-    The paper adopts DiffHarmony's released UNet as it is (§5.2); the mini profile adopts its own
-    released one (``harmonylib/weights/mini/unet``). ``train.unet.init`` (SD-inpainting or its mini
-    stand-in) is a starting point to train from, never a harmonization UNet.
-
-    Raises:
-        FileNotFoundError: ``adopt`` names a folder without a UNet ``config.json``.
-    """
-    adopt = cfg.train.unet.adopt
-    if adopt is None:
-        return None
-    p = resolve(adopt).resolve()
-    folder = p / "unet" if (p / "unet" / "config.json").is_file() else p
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(
-            f"train.unet.adopt = {adopt!r}: {folder} holds no UNet config.json. Put the released UNet "
-            "there (the authors' bundle: docs/paper_checkpoints.md), or train the forward UNet from "
-            "train.unet.init instead with --set train.unet.adopt=null"
-        )
-    return folder
-
-
-def _tree_stamp(folder: Path) -> list:
-    """Names, sizes and mtimes of a folder's files: cheap change detection for committed weights."""
-    return sorted(
-        [str(f.relative_to(folder)), f.stat().st_size, f.stat().st_mtime_ns]
-        for f in folder.rglob("*")
-        if f.is_file()
-    )
-
-
-def _encoder_state(vae) -> dict[str, torch.Tensor]:
-    return {
-        **{f"encoder.{k}": v for k, v in vae.encoder.state_dict().items()},
-        **{f"quant_conv.{k}": v for k, v in vae.quant_conv.state_dict().items()},
-    }
-
-
-def same_latent_space(vae_a, vae_b, atol: float = 0.0) -> bool:
-    """True when two VAEs (``AutoencoderKL`` or ``HarmonyVAE``) have the same encoder and ``quant_conv``."""
-    a, b = _encoder_state(vae_a), _encoder_state(vae_b)
-    return a.keys() == b.keys() and all(
-        a[k].shape == b[k].shape and torch.allclose(a[k].float(), b[k].float(), atol=atol, rtol=0) for k in a
-    )
 
 
 @dataclasses.dataclass

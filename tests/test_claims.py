@@ -291,16 +291,17 @@ def test_per_image_from_frame_bins_and_clusters():
 def test_builtin_composite_photos_match_the_build(tmp_path, monkeypatch, smoke_data_root):
     from harmonylib.config import load_config
     from harmonylib.data import builtin
+    from harmonylib.data.builtin import build as builtin_build  # where _generate looks _write_lists up
     from harmonylib.data.iharmony4 import read_split
 
     recorded = {}
-    write_lists = builtin._write_lists
+    write_lists = builtin_build._write_lists
 
     def spy(out, records, splits):
         recorded.update({r["name"]: r["photo"] for r in records})
         write_lists(out, records, splits)
 
-    monkeypatch.setattr(builtin, "_write_lists", spy)
+    monkeypatch.setattr(builtin_build, "_write_lists", spy)
     root = tmp_path / "smoke"
     builtin.build_builtin(load_config("smoke").data.builtin, root)
     photos = builtin.composite_photos(root)  # read from composites.csv

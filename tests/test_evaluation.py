@@ -27,6 +27,7 @@ import pytest
 
 from harmonylib import evaluation as E
 from harmonylib.config import EvalConfig
+from harmonylib.evaluation import ground_truth
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 # golden file -> (background, mask_mode)
@@ -161,7 +162,7 @@ def test_ground_truth_cache_persists_and_is_reused(samples, fixture_dir, tmp_pat
     def no_decoding(*a, **k):
         raise AssertionError("ground truth decoded although cached")
 
-    monkeypatch.setattr(E, "load_mask_l", no_decoding)
+    monkeypatch.setattr(ground_truth, "load_mask_l", no_decoding)  # where the cache decodes masks
     fresh = E.GroundTruthCache(tmp_path / "cache")
     second = E.evaluate_predictions(samples, fixture_dir / "predictions", cache=fresh, progress=False)
     pd.testing.assert_frame_equal(first, second)

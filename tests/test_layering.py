@@ -54,6 +54,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "experiments",  # tables, claims, figures, the README block and what notebooks call
         (
             "harmonylib.assemble",
+            "harmonylib.assemble_parts",
             "harmonylib.experiments",
             "harmonylib.inverse_data",
             "harmonylib.tables",
@@ -198,10 +199,39 @@ def test_the_checks_can_fail(tmp_path):
     assert layer_of("harmonylib.training.__main__") == "cli"
 
 
-# Packages split out of modules of 800+ lines; each of their modules holds one concern. A module
-# that grows past the house limit fails here, so that it is split again rather than regrown.
-SPLIT_PACKAGES = ("pipeline", "augment", "inverse_data")
-MAX_LINES = 400
+# Packages split out of large modules; each of their modules holds one concern.
+SPLIT_PACKAGES = (
+    "pipeline",
+    "augment",
+    "inverse_data",
+    "data/builtin",
+    "evaluation",
+    "config",
+    "tables",
+    "figures",
+)
+MAX_LINES = 400  # the house limit (issue 12: "modules stay under about 400 lines")
+# Modules still over the limit, not split yet. The list may only shrink: a module split or trimmed
+# under the limit must leave it (test_oversize_allow_list_is_current), so it cannot regrow unseen.
+OVERSIZE_ALLOWED = (
+    "experiments.py",  # being turned into a package on another branch (runner); split there
+)
+
+
+def _line_counts() -> dict[str, int]:
+    """Lines of every module of the package, by path relative to ``harmonylib/``."""
+    return {f.relative_to(PACKAGE).as_posix(): len(f.read_text().splitlines()) for f in PACKAGE.rglob("*.py")}
+
+
+def oversize(sizes: dict[str, int], allowed: tuple[str, ...] = OVERSIZE_ALLOWED) -> dict[str, int]:
+    """The modules over MAX_LINES that are not allow-listed."""
+    return {path: n for path, n in sizes.items() if n > MAX_LINES and path not in allowed}
+
+
+def stale_allowances(sizes: dict[str, int], allowed: tuple[str, ...] = OVERSIZE_ALLOWED) -> list[str]:
+    """Allow-listed modules that are under the limit now. One that no longer exists (e.g. turned
+    into a package on another branch) is not stale: there is nothing left to regrow."""
+    return [path for path in allowed if path in sizes and sizes[path] <= MAX_LINES]
 
 
 @pytest.mark.parametrize("package", SPLIT_PACKAGES)
@@ -210,3 +240,28 @@ def test_split_packages_keep_small_modules(package):
     assert (folder / "__init__.py").is_file(), f"{folder}: expected a package"
     sizes = {f.name: len(f.read_text().splitlines()) for f in sorted(folder.glob("*.py"))}
     assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_every_module_stays_under_the_limit():
+    """Every harmonylib module has at most MAX_LINES lines, but the allow-listed ones."""
+    assert oversize(_line_counts()) == {}, (
+        f"split these (one concern per module) or trim to {MAX_LINES} lines"
+    )
+
+
+def test_oversize_allow_list_is_current():
+    """A module split or trimmed under the limit leaves OVERSIZE_ALLOWED."""
+    assert stale_allowances(_line_counts()) == []
+
+
+def test_the_line_checks_can_fail(tmp_path, monkeypatch):
+    """Long modules are found anywhere in the package; the allow-list exempts and goes stale."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "long.py").write_text("x = 1\n" * (MAX_LINES + 1))
+    (tmp_path / "short.py").write_text("x = 1\n")
+    monkeypatch.setitem(globals(), "PACKAGE", tmp_path)
+    sizes = _line_counts()
+    assert sizes == {"sub/long.py": MAX_LINES + 1, "short.py": 1}
+    assert oversize(sizes, allowed=()) == {"sub/long.py": MAX_LINES + 1}
+    assert oversize(sizes, allowed=("sub/long.py",)) == {}
+    assert stale_allowances(sizes, allowed=("sub/long.py", "short.py", "gone.py")) == ["short.py"]

@@ -19,30 +19,37 @@ holding ``composite_images``, never the first letter of the file name.
 
 A split may span several roots (``{"main": ..., "gen": ...}``). List entries are relative to the
 root holding the list, or ``@<rootname>/<Subset>/composite_images/<file>``, or absolute.
+
+The list files themselves (styles, reading entries, writing the other styles) are
+:mod:`harmonylib.data.iharmony4_lists`; their names are importable from here too.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import warnings
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from harmonylib.config import SUBSETS
-from harmonylib.io import atomic_write_text
+from harmonylib.data.iharmony4_lists import (
+    LIST_STYLES,
+    SPLITS,
+    DataIntegrityError,
+    ListStyle,  # noqa: F401  (re-exported: a list-file name, importable from here as before)
+    _list_candidates,
+    find_list_style,
+    read_list_entries,
+    subset_folders,
+    write_lists,
+)
 from harmonylib.paths import resolve
-
-ListStyle = Literal["auto", "ihd", "jsonl", "subset"]
-LIST_STYLES = ("auto", "ihd", "jsonl", "subset")
-SPLITS = ("train", "test")
 
 # bcmi/Image-Harmonization-Dataset-iHarmony4 README: subset -> (train, test) composites.
 PUBLISHED_COUNTS: dict[str, tuple[int, int]] = {
@@ -56,18 +63,6 @@ PUBLISHED_TOTALS = (65742, 7404)
 MAIN_ROOT = "main"
 _ERROR_CAP = 20
 _IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg")
-
-
-class DataIntegrityError(ValueError):
-    """Listed files are missing or unreadable, or no list exists. Raised before any work starts.
-
-    Attributes:
-        problems: ``(path, reason)`` for every bad file (not only the ones in the message).
-    """
-
-    def __init__(self, message: str, problems: list[tuple[Path, str]] | None = None):
-        super().__init__(message)
-        self.problems = problems or []
 
 
 @dataclass(frozen=True)
@@ -102,23 +97,6 @@ def canonical_subset(folder: str) -> str:
         if s.lower() == folder.lower():
             return s
     return folder
-
-
-def subset_folders(root: str | os.PathLike) -> list[str]:
-    """The four iHarmony4 subsets, then any other folder of ``root`` holding ``composite_images``.
-
-    Other folders are subsets built the same way, e.g. ``HumanHarmony`` (paper §4.2).
-    """
-    root = Path(root)
-    extra = []
-    if root.is_dir():
-        known = {s.lower() for s in SUBSETS}
-        extra = sorted(
-            d.name
-            for d in root.iterdir()
-            if d.name.lower() not in known and (d / "composite_images").is_dir()
-        )
-    return [*SUBSETS, *extra]
 
 
 def _with_fallback(path: Path) -> Path:
@@ -161,87 +139,6 @@ def _normalize_roots(roots: str | os.PathLike | Mapping[str, str | os.PathLike])
             raise ValueError("roots: give at least one root")
         return {str(k): resolve(v) for k, v in roots.items()}
     return {MAIN_ROOT: resolve(roots)}
-
-
-def _list_candidates(root: Path, split: str, style: str, subsets: Iterable[str]) -> list[Path]:
-    if style == "ihd":
-        return [root / f"IHD_{split}.txt"]
-    if style == "jsonl":
-        return [root / f"{split}.jsonl"]
-    out = []
-    for s in subsets:
-        out += [root / s / f"{s}_{split}.txt", root / f"{s}_{split}.txt"]
-    return out
-
-
-def find_list_style(root: str | os.PathLike, split: str) -> str | None:
-    """Which list style exists for ``split`` in ``root``: ihd, then jsonl, then subset; else None."""
-    root = Path(root)
-    for style in ("ihd", "jsonl", "subset"):
-        if any(p.is_file() for p in _list_candidates(root, split, style, subset_folders(root))):
-            return style
-    return None
-
-
-def read_list_entries(root: str | os.PathLike, split: str, style: str = "auto") -> list[str]:
-    """The raw entries of ``split``'s list in ``root``, as strings relative to ``root``.
-
-    Per-subset entries (bare file names) become ``<Subset>/composite_images/<file>``; ``@name/``
-    and absolute entries are returned unchanged.
-
-    Raises:
-        ValueError: unknown style.
-        DataIntegrityError: no list file of that style exists (names the root and files looked for).
-    """
-    if style not in LIST_STYLES:
-        raise ValueError(f"unknown list style {style!r}; allowed: {list(LIST_STYLES)}")
-    root = Path(root)
-    chosen = find_list_style(root, split) if style == "auto" else style
-    if chosen is None or not any(
-        p.is_file() for p in _list_candidates(root, split, chosen, subset_folders(root))
-    ):
-        looked = [
-            str(p.relative_to(root))
-            for s in ("ihd", "jsonl", "subset")
-            if style in ("auto", s)
-            for p in _list_candidates(root, split, s, subset_folders(root))
-        ]
-        raise DataIntegrityError(
-            f"no {split} list in {root} (style {style!r}); looked for: {', '.join(looked)}. "
-            f"Regenerate combined lists with `harmonylib lists --root {root} --write`."
-        )
-    entries: list[str] = []
-    if chosen == "ihd":
-        for line in (root / f"IHD_{split}.txt").read_text().splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                entries.append(line)
-    elif chosen == "jsonl":
-        path = root / f"{split}.jsonl"
-        for i, line in enumerate(path.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                entries.append(str(json.loads(line)["file_name"]).strip())
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise DataIntegrityError(f"{path}:{i}: not a {{'file_name': ...}} JSON line ({exc})") from exc
-    else:
-        for s in subset_folders(root):
-            for cand in _list_candidates(root, split, "subset", [s]):
-                if not cand.is_file():
-                    continue
-                for line in cand.read_text().splitlines():
-                    line = line.strip()
-                    if not line or line.startswith("#"):
-                        continue
-                    if line.startswith("@") or Path(line).is_absolute():
-                        entries.append(line)
-                    elif "/" in line:
-                        entries.append(f"{s}/{line}")  # relative to the subset folder
-                    else:
-                        entries.append(f"{s}/composite_images/{line}")
-                break  # the subset-folder list wins over a root-level one
-    return entries
 
 
 def _entry_path(entry: str, holder: str, roots: dict[str, Path]) -> tuple[Path, str]:
@@ -389,64 +286,6 @@ def count_report(samples_by_split: Mapping[str, list[Sample]]) -> pd.DataFrame:
     for split in samples_by_split:
         df[split] = df[split].astype(int)
     return df
-
-
-def _write_style(root: Path, split: str, entries: list[str], style: str) -> list[Path]:
-    written = []
-    if style == "ihd":
-        dest = root / f"IHD_{split}.txt"
-        atomic_write_text(dest, "".join(e + "\n" for e in entries))
-        written.append(dest)
-    elif style == "jsonl":
-        dest = root / f"{split}.jsonl"
-        atomic_write_text(dest, "".join(json.dumps({"file_name": e, "text": ""}) + "\n" for e in entries))
-        written.append(dest)
-    else:
-        by_subset: dict[str, list[str]] = {}
-        for e in entries:
-            parts = Path(e).parts
-            if (
-                e.startswith("@")
-                or Path(e).is_absolute()
-                or len(parts) != 3
-                or parts[1] != "composite_images"
-            ):
-                raise ValueError(f"entry {e!r} cannot be written to a per-subset list")
-            by_subset.setdefault(parts[0], []).append(parts[2])
-        for s, names in by_subset.items():
-            dest = root / s / f"{s}_{split}.txt"
-            atomic_write_text(dest, "".join(n + "\n" for n in names))
-            written.append(dest)
-    return written
-
-
-def write_lists(
-    root: str | os.PathLike,
-    splits: Iterable[str] = SPLITS,
-    source_style: str = "auto",
-    overwrite: bool = False,
-) -> list[Path]:
-    """Regenerate the other list styles from one that exists, atomically.
-
-    From per-subset lists this writes the combined ``IHD_<split>.txt`` and ``<split>.jsonl``
-    (the files users of the alternative mirror lack, peers.md §1.4); from combined or jsonl lists
-    it writes the other two styles. The source lists are never rewritten, and a style that
-    already exists is left alone unless ``overwrite`` (the official lists are not replaced by
-    accident).
-
-    Returns:
-        The files written.
-    """
-    root = resolve(root)
-    written: list[Path] = []
-    for split in splits:
-        src = find_list_style(root, split) if source_style == "auto" else source_style
-        entries = read_list_entries(root, split, src or "auto")
-        for style in ("ihd", "jsonl", "subset"):
-            exists = any(p.is_file() for p in _list_candidates(root, split, style, subset_folders(root)))
-            if style != src and (overwrite or not exists):
-                written += _write_style(root, split, entries, style)
-    return written
 
 
 # --------------------------------------------------------------------------------- CLI

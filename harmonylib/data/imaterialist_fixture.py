@@ -11,7 +11,7 @@ holds (https://www.kaggle.com/c/imaterialist-fashion-2020-fgvc7/data)::
 - ``categories`` are the release's 46 apparel classes and parts with their names and
   supercategories (``level`` 2 as in the release's file). ``attributes`` is a short stand-in list
   in the release's format (the release has 294 attributes); the builder never reads attributes.
-- One csv row per segment; RLE 1-indexed, column-major (:func:`harmonylib.data.human_harmony.rle_encode`).
+- One csv row per segment; RLE 1-indexed, column-major (:func:`harmonylib.data.imaterialist.rle_encode`).
   ``AttributesIds`` is a comma-separated id list for garments and empty for parts, as in the release.
 - ImageIds are 32 hex digits, like the release's.
 
@@ -45,7 +45,7 @@ from PIL import Image
 from skimage.draw import ellipse, polygon
 
 from harmonylib.data.builtin import available_photos
-from harmonylib.data.human_harmony import CSV_COLUMNS, rle_encode
+from harmonylib.data.imaterialist import CSV_COLUMNS, rle_encode
 from harmonylib.io import atomic_save_image, atomic_write_json, atomic_write_text, load_rgb
 from harmonylib.reproducibility import numpy_rng
 

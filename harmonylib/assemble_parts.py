@@ -1,0 +1,140 @@
+"""The parts a pipeline assembly draws on: where runs and pipelines live, and each component's source.
+
+Run and pipeline folders under a results root; a config turned to a direction; the base VAE and
+the empty-prompt embedding exactly as the recipes built them; the released UNet a profile adopts;
+and the check that two VAEs share a latent space. :mod:`harmonylib.assemble` puts them together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import torch
+
+from harmonylib.config import Config
+from harmonylib.paths import resolve, results_dir
+
+DIRECTIONS = ("forward", "inverse")
+
+
+# ---- where things go -----------------------------------------------------------------------------
+
+
+def runs_root(cfg: Config, out_dir: str | os.PathLike | None = None) -> Path:
+    """``<out_dir>/runs`` when ``out_dir`` is given, else ``results/<profile>/runs``."""
+    return (resolve(out_dir) if out_dir else results_dir(cfg.profile)) / "runs"
+
+
+def run_dir_for(cfg: Config, recipe: str, out_dir: str | os.PathLike | None = None) -> Path:
+    """The run folder of ``recipe`` under ``cfg``: ``runs_root(cfg, out_dir) / run_name``."""
+    from harmonylib.training.runs import run_name
+
+    return runs_root(cfg, out_dir) / run_name(cfg, recipe)
+
+
+def pipeline_dir(
+    cfg: Config,
+    direction: str = "forward",
+    harmony_vae: bool = True,
+    out_dir: str | os.PathLike | None = None,
+) -> Path:
+    """``runs/pipeline`` (forward, Harmony-VAE); other kinds get ``-inverse`` / ``-sd_vae`` suffixes."""
+    name = "pipeline" + ("-inverse" if direction == "inverse" else "") + ("" if harmony_vae else "-sd_vae")
+    return runs_root(cfg, out_dir) / name
+
+
+def with_direction(cfg: Config, recipe: str, direction: str) -> Config:
+    """``cfg`` with ``train.<recipe>.direction`` set (the run name and hash follow it)."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+    section = dataclasses.replace(getattr(cfg.train, recipe), direction=direction)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **{recipe: section}))
+
+
+# ---- components ----------------------------------------------------------------------------------
+
+
+def base_vae(cfg: Config, recipe: str):
+    """The base ``AutoencoderKL`` that ``recipe`` (``unet`` or ``harmony_vae``) was built on.
+
+    Same loader, path and init seed as :mod:`harmonylib.training.recipes`, so a randomly
+    initialised VAE (smoke) is the very one that run trained against.
+    """
+    from harmonylib.training.base_models import _init_seed, load_base_vae
+
+    rc = getattr(cfg.train, recipe)
+    return load_base_vae(rc.vae, rc.vae_arch, _init_seed(cfg, recipe, "vae"), f"train.{recipe}.vae")
+
+
+def unet_prompt_embeds(cfg: Config) -> torch.Tensor:
+    """The (1, 77, C) empty-prompt embedding the ``unet`` recipe trains with (as ``build_unet_spec``)."""
+    from harmonylib.training.base_models import _init_seed
+
+    rc = cfg.train.unet
+    if rc.init is not None:
+        from harmonylib.training.base_models import load_prompt_embeds, prompt_folder
+
+        # a bare UNet folder (weights/mini/inpainting_unet) takes its parent's embedding
+        return load_prompt_embeds(prompt_folder(resolve(rc.init)))
+    if rc.arch == "mini":
+        from harmonylib.training.base_models import mini_empty_prompt_embedding
+
+        return mini_empty_prompt_embedding(_init_seed(cfg, "unet", "prompt"))
+    if rc.arch == "tiny":
+        from harmonylib.models.tiny import tiny_empty_prompt_embedding
+
+        return tiny_empty_prompt_embedding(_init_seed(cfg, "unet", "unet")).embeds.detach()
+    from harmonylib.models.unet import SD15_INPAINT_UNET_CONFIG
+
+    # no text encoder: a null condition
+    return torch.zeros(1, 77, SD15_INPAINT_UNET_CONFIG["cross_attention_dim"])
+
+
+def adopted_unet_dir(cfg: Config) -> Path | None:
+    """The released forward UNet that the profile adopts (``train.unet.adopt``), or None.
+
+    The paper adopts DiffHarmony's released UNet as it is (§5.2); the mini profile adopts its own
+    released one (``harmonylib/weights/mini/unet``). ``train.unet.init`` (SD-inpainting or its mini
+    stand-in) is a starting point to train from, never a harmonization UNet.
+
+    Raises:
+        FileNotFoundError: ``adopt`` names a folder without a UNet ``config.json``.
+    """
+    adopt = cfg.train.unet.adopt
+    if adopt is None:
+        return None
+    p = resolve(adopt).resolve()
+    folder = p / "unet" if (p / "unet" / "config.json").is_file() else p
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"train.unet.adopt = {adopt!r}: {folder} holds no UNet config.json. Put the released UNet "
+            "there (the authors' bundle: docs/paper_checkpoints.md), or train the forward UNet from "
+            "train.unet.init instead with --set train.unet.adopt=null"
+        )
+    return folder
+
+
+def _tree_stamp(folder: Path) -> list:
+    """Names, sizes and mtimes of a folder's files: cheap change detection for committed weights."""
+    return sorted(
+        [str(f.relative_to(folder)), f.stat().st_size, f.stat().st_mtime_ns]
+        for f in folder.rglob("*")
+        if f.is_file()
+    )
+
+
+def _encoder_state(vae) -> dict[str, torch.Tensor]:
+    return {
+        **{f"encoder.{k}": v for k, v in vae.encoder.state_dict().items()},
+        **{f"quant_conv.{k}": v for k, v in vae.quant_conv.state_dict().items()},
+    }
+
+
+def same_latent_space(vae_a, vae_b, atol: float = 0.0) -> bool:
+    """True when two VAEs (``AutoencoderKL`` or ``HarmonyVAE``) have the same encoder and ``quant_conv``."""
+    a, b = _encoder_state(vae_a), _encoder_state(vae_b)
+    return a.keys() == b.keys() and all(
+        a[k].shape == b[k].shape and torch.allclose(a[k].float(), b[k].float(), atol=atol, rtol=0) for k in a
+    )
