@@ -199,7 +199,7 @@ def test_the_checks_can_fail(tmp_path):
 
 # Packages split out of modules of 800+ lines; each of their modules holds one concern. A module
 # that grows past the house limit fails here, so that it is split again rather than regrown.
-SPLIT_PACKAGES = ("pipeline", "augment", "inverse_data")
+SPLIT_PACKAGES = ("pipeline", "augment", "inverse_data", "experiments")
 MAX_LINES = 400
 
 
