@@ -14,7 +14,7 @@ PIP_TORCH_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.harmonylib-installed
 
-.PHONY: venv test test-slow table1 data lab lint style clean-results bench pretrain-mini retrain reproduce lock
+.PHONY: venv test test-slow table1 data lab lint style clean-results bench pretrain-mini retrain reproduce executed lock
 
 venv: $(STAMP)
 
@@ -94,6 +94,12 @@ reproduce: $(STAMP)
 	$(if $(filter mini,$(PROFILE)),$(BIN)/python -m harmonylib.readme_figure --profile mini,@true)
 	$(if $(filter mini,$(PROFILE)),$(BIN)/python -m harmonylib.readme --profile mini,@echo "README block left as is: it shows mini (python -m harmonylib.readme --profile $(PROFILE) to show $(PROFILE))")
 	@echo "executed notebooks: $(NB_OUT); claims: results/$(PROFILE)/claims.md"
+
+# The executed notebooks committed for readers live in results/$(PROFILE)/executed/, which
+# reproduce never writes: publish them on purpose, after a reproduce (progress bars dropped,
+# absolute paths made relative; harmonylib/executed.py).
+executed: $(STAMP)
+	$(BIN)/python -m harmonylib.executed --profile $(PROFILE)
 
 # The lock is the installed closure of harmonylib[dev] (torch left out); test_environment.py checks it
 # against pyproject.toml's ranges and environment.yml.

@@ -48,6 +48,17 @@ HOLDS = "HOLDS"
 DOES_NOT_HOLD = "DOES NOT HOLD"
 INCONCLUSIVE = "INCONCLUSIVE"
 INSUFFICIENT = "INSUFFICIENT SEEDS"
+
+
+def default_seeds(cfg, seeds: Sequence[int] | None = None) -> list[int]:
+    """Training seeds of a claims experiment: ``seeds`` as given; else one (``cfg.seed``) on smoke
+    and :data:`N_MIN` from ``cfg.seed`` otherwise (a verdict needs :data:`N_MIN`; smoke stays fast).
+
+    ``cfg`` is a :class:`harmonylib.config.Config` (its ``seed`` and ``profile``).
+    """
+    if seeds:
+        return [int(s) for s in seeds]
+    return [cfg.seed] if cfg.profile == "smoke" else [cfg.seed + i for i in range(N_MIN)]
 REPORTED = "REPORTED (no verdict)"
 VERDICTS = (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE, INSUFFICIENT, REPORTED)
 DIRECTIONAL = "directional"

@@ -96,6 +96,9 @@ def save_harmony_vae_delta(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
+        # from_pretrained records the absolute folder it read in ``_name_or_path``; the release is
+        # named by its own folder, so that `make retrain` in another clone writes the same bytes
+        model.register_to_config(_name_or_path=out.name)
         model.save_config(tmp)
         _write_shards({k: v.detach().to(dtype) for k, v in delta_state_dict(model).items()}, tmp)
         rec = {**record, "base_vae_sha256": sha256_tree(Path(base_vae_dir)), "stored_dtype": str(dtype)}

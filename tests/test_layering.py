@@ -63,6 +63,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "harmonylib.readme",
             "harmonylib.readme_figure",
             "harmonylib.results_page",
+            "harmonylib.executed",
             "harmonylib.release",
             "harmonylib.retrain",
             "harmonylib.inspect_runs",

@@ -120,3 +120,32 @@ def test_grid_csv_sources_are_relative_to_the_home(tmp_path, monkeypatch):
     )
     rows = (home / "fig.csv").read_text().splitlines()
     assert rows[1] == "x,composite,data/mini/c.png"
+
+
+def test_committed_results_and_weights_name_no_machine_folder():
+    """Committed text under results/ and the package's weights names no absolute folder of the
+    machine that made it (a clone, a temporary folder, a home): a rerun elsewhere must leave an
+    identical diff."""
+    import re
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        tracked = subprocess.run(
+            ["git", "ls-files", "results", "harmonylib/weights"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    machine = re.compile(r"(?<![\w.~-])/(?:work|tmp|home|root|Users|mnt|private)/[\w.-]")
+    found = []
+    for rel in tracked:
+        if Path(rel).suffix not in {".csv", ".json", ".md", ".txt", ".tex", ".ipynb"}:
+            continue
+        for n, line in enumerate((root / rel).read_text(errors="ignore").splitlines(), 1):
+            if machine.search(line):
+                found.append(f"{rel}:{n}: {line.strip()[:120]}")
+    assert not found, "absolute machine paths in committed files:\n" + "\n".join(found[:20])

@@ -192,3 +192,21 @@ def test_mini_harmony_vae_starts_from_the_committed_vae():
     assert hvae.config.scaling_factor == base.config.scaling_factor
     w = dict(base.named_parameters())["decoder.conv_out.weight"]
     assert torch.equal(dict(hvae.named_parameters())["decoder.conv_out.weight"], w)
+
+
+def test_stage_configs_store_weight_paths_relative_to_the_home():
+    # the run folder of stages (c) and (d) is named by the config hash: an absolute path of the
+    # clone in it would retrain elsewhere instead of reusing the run (and make retrain's hash differ)
+    from harmonylib.training.pretrain import inpainting_stage_config, unet_stage_config
+    from harmonylib.training.runs import run_hash
+
+    cfg = load_config("mini")
+    vae, init = resolve("harmonylib/weights/mini/vae"), resolve("harmonylib/weights/mini/inpainting_unet")
+    assert vae.is_absolute()
+    u = unet_stage_config(cfg, vae, init).train.unet
+    assert (u.vae, u.init) == ("harmonylib/weights/mini/vae", "harmonylib/weights/mini/inpainting_unet")
+    assert inpainting_stage_config(cfg, vae).train.inpainting.vae == "harmonylib/weights/mini/vae"
+    # the same run whether the caller passes the absolute or the relative path
+    assert run_hash(unet_stage_config(cfg, vae, init), "unet") == run_hash(
+        unet_stage_config(cfg, "harmonylib/weights/mini/vae", "harmonylib/weights/mini/inpainting_unet"), "unet"
+    )

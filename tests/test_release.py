@@ -59,10 +59,32 @@ def test_delta_round_trip_stores_only_what_training_changes(tmp_path, base_dir):
         torch.testing.assert_close(sd_back[k], want, rtol=0, atol=0)
     # the same model saves to the same bytes (make retrain compares hashes)
     again = save_harmony_vae_delta(
-        model, tmp_path / "rel2", base_dir, {"run_hash": "x", "steps": 1, "final_loss": 0.1}
+        model, tmp_path / "again" / "rel", base_dir, {"run_hash": "x", "steps": 1, "final_loss": 0.1}
     )
     for f in sorted(out.iterdir()):
         assert f.read_bytes() == (again / f.name).read_bytes(), f.name
+
+
+def test_delta_config_names_its_own_folder_not_the_clone(tmp_path, base_dir):
+    # from_pretrained writes the absolute folder it read into _name_or_path; a release made in
+    # another clone must still write the same config.json (make retrain compares bytes)
+    model = _trained_like(AutoencoderKL.from_pretrained(base_dir))
+    model.register_to_config(_name_or_path=str(tmp_path / "some" / "clone" / "runs" / "ema"))
+    a = save_harmony_vae_delta(model, tmp_path / "a" / "rel", base_dir, {"run_hash": "x"})
+    model.register_to_config(_name_or_path=str(tmp_path / "elsewhere" / "ema"))
+    b = save_harmony_vae_delta(model, tmp_path / "b" / "rel", base_dir, {"run_hash": "x"})
+    assert json.loads((a / "config.json").read_text())["_name_or_path"] == "rel"
+    assert (a / "config.json").read_bytes() == (b / "config.json").read_bytes()
+
+
+def test_committed_weight_configs_hold_no_absolute_path():
+    from harmonylib.paths import package_path
+
+    found = []
+    for f in sorted(package_path("weights").rglob("*.json")):
+        text = f.read_text()
+        found += [f"{f}: {line.strip()}" for line in text.splitlines() if '"/' in line]
+    assert not found, "absolute paths in committed weight files:\n" + "\n".join(found)
 
 
 def test_delta_refuses_another_base_vae(tmp_path, base_dir):

@@ -74,11 +74,13 @@ def test_training_note_reads_the_config():
     mini = T.table2_training_note(load_config("mini"))
     assert "from harmonylib/weights/mini/inpainting_unet (train.unet.init)" in mini
     assert f"{load_config('mini').augment.table2_steps} optimizer steps each (augment.table2_steps)" in mini
-    assert "one training seed (0)" in mini and "not a mean over seeds" in mini
-    other = T.table2_training_note(
-        load_config("mini", {"augment.table2_steps": 7, "seed": 3, "train.unet.init": "x/inpaint"})
-    )
-    assert "from x/inpaint" in other and "7 optimizer steps" in other and "one training seed (3)" in other
+    # mini: the claims' three training seeds, each UNet retrained per seed, cells the seed mean
+    assert "3 training seeds (0, 1, 2)" in mini and "a cell is the mean over seeds" in mini
+    other_cfg = load_config("mini", {"augment.table2_steps": 7, "seed": 3, "train.unet.init": "x/inpaint"})
+    other = T.table2_training_note(other_cfg)
+    assert "from x/inpaint" in other and "7 optimizer steps" in other and "3 training seeds (3, 4, 5)" in other
+    one = T.table2_training_note(other_cfg, [3])
+    assert "one training seed (3)" in one and "not a mean over seeds" in one
     smoke = T.table2_training_note(load_config("smoke", {"augment.table2_steps": None}))
     assert "from random tiny weights" in smoke and "(train.unet.loop.max_steps)" in smoke
     paper = T.table2_training_note(load_config("paper"))
@@ -87,9 +89,11 @@ def test_training_note_reads_the_config():
 
 def test_equal_total_steps_and_samples(table2):
     _, data, runs, _ = table2
-    assert set(runs) == {(s, setting) for s in SUBSETS for setting in T.SETTINGS}
+    # smoke: one training seed (claim_rule.default_seeds), the base seed
+    assert set(runs) == {(s, setting, 0) for s in SUBSETS for setting in T.SETTINGS}
     for s in SUBSETS:
-        base, aug = runs[(s, "base")], runs[(s, "augmented")]
+        base, aug = runs[(s, "base", 0)], runs[(s, "augmented", 0)]
+        assert base.seed == aug.seed == 0 and base.run.run_dir.name == f"table2-{s}-base-seed0"
         assert base.run.status == aug.run.status == "completed"
         assert base.run.steps == aug.run.steps == base.steps  # optimizer steps actually taken
         assert base.batch_size == aug.batch_size
@@ -126,10 +130,12 @@ def test_augmented_list_holds_originals_and_the_generated_share(table2, smoke_cf
                 x.mask.read_bytes() == next(o for o in original if o.mask_id == x.mask_id).mask.read_bytes()
             )
         # the training recipe reads the same list (two roots, one subset)
-        assert [x.composite for x in train_samples(runs[(s, "augmented")].cfg)] == [
+        assert [x.composite for x in train_samples(runs[(s, "augmented", 0)].cfg)] == [
             x.composite for x in merged
         ]
-        assert [x.composite for x in train_samples(runs[(s, "base")].cfg)] == [x.composite for x in original]
+        assert [x.composite for x in train_samples(runs[(s, "base", 0)].cfg)] == [
+            x.composite for x in original
+        ]
 
 
 def test_table2_frame_and_files(table2, smoke_cfg, smoke_data_root):
@@ -159,10 +165,30 @@ def test_table2_frame_and_files(table2, smoke_cfg, smoke_data_root):
     assert "augmented_list" in prov["sha256"]
     for s in SUBSETS:
         for setting in T.SETTINGS:
-            csv = pd.read_csv(out / "tables" / "per_image" / f"table2_{s}_{setting}.csv")
-            assert {"run", "setting", "image", "subset", "mse", "psnr", "fmse"} <= set(csv.columns)
+            csv = pd.read_csv(out / "tables" / "per_image" / f"table2_{s}_{setting}_seed0.csv")
+            assert {"run", "setting", "seed", "image", "subset", "mse", "psnr", "fmse"} <= set(csv.columns)
+            assert (csv["seed"] == 0).all()
+    assert prov["seeds"] == {"seeds": [0], "generation_seed": 0}
     findings = T.table2_findings(table)
     assert len(findings) == 6 and findings["augmented_better"].dtype == bool
+
+
+def test_measured_cells_are_the_mean_over_seeds_of_seed_means():
+    """A Table 2 cell over training seeds is the mean of each seed's subset mean (as Table 1)."""
+    rows = []
+    for seed, (a, b) in {0: (10.0, 30.0), 1: (50.0, 50.0), 2: (20.0, 20.0)}.items():
+        for i, mse in enumerate((a, b)):
+            rows.append(
+                {"setting": "base", "seed": seed, "subset": "HFlickr", "image": f"x{i}", "mse": mse,
+                 "psnr": 30.0 + seed, "fmse": 2 * mse, "bmse": 0.0}
+            )  # fmt: skip
+    # one seed with an extra image must not weigh more than the others
+    rows.append({"setting": "base", "seed": 2, "subset": "HFlickr", "image": "x2", "mse": 20.0,
+                 "psnr": 32.0, "fmse": 40.0, "bmse": 0.0})  # fmt: skip
+    cells = T.measured_table2(pd.DataFrame(rows)).set_index("metric")["value"]
+    assert cells["MSE"] == pytest.approx((20.0 + 50.0 + 20.0) / 3)
+    assert cells["fMSE"] == pytest.approx(2 * (20.0 + 50.0 + 20.0) / 3)
+    assert cells["PSNR"] == pytest.approx(31.0)
 
 
 def test_human_harmony_build_reads_as_iharmony4(smoke_cfg, tmp_path):

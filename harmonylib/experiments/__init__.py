@@ -45,6 +45,7 @@ CSV and the per-image CSVs.
 Every public name of the submodules is importable from ``harmonylib.experiments``.
 """
 
+from harmonylib.claim_rule import default_seeds  # the claims own it (Table 2 uses it too)
 from harmonylib.config import PAPER_VARIANT
 from harmonylib.experiments.captions import diverged_text, seed_text, unet_note
 from harmonylib.experiments.context import (
@@ -56,7 +57,6 @@ from harmonylib.experiments.context import (
     STEPS,
     Experiment,
     data_note,
-    default_seeds,
     inference_sizes,
     setup,
     size_note,

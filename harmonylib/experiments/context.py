@@ -2,16 +2,16 @@
 
 :func:`setup` loads a profile, builds (built-in) or checks the data and reads the split scored;
 the returned :class:`Experiment` is passed to every other function of :mod:`harmonylib.experiments`.
-The names the tables and claims use for datasets and arms, the training seeds
-(:func:`default_seeds`) and the two inference sizes of the resolution ladder
-(:func:`inference_sizes`) are defined here, once.
+The names the tables and claims use for datasets and arms and the two inference sizes of the
+resolution ladder (:func:`inference_sizes`) are defined here, once; the training seeds are the
+claims' (:func:`harmonylib.claim_rule.default_seeds`, which Table 2 uses too).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,16 +97,6 @@ def setup(
     return Experiment(
         cfg, out, root, samples, GroundTruthCache(cache_dir=out / "cache"), progress, split=split
     )
-
-
-def default_seeds(cfg: Config, seeds: Sequence[int] | None = None) -> list[int]:
-    """Training seeds: as given; else one (``cfg.seed``) on smoke and three from ``cfg.seed`` otherwise.
-
-    Claims 1-3 need three training seeds (``harmonylib.claims.N_MIN``); smoke stays fast with one.
-    """
-    if seeds:
-        return [int(s) for s in seeds]
-    return [cfg.seed] if cfg.profile == "smoke" else [cfg.seed + i for i in range(_claims.N_MIN)]
 
 
 def inference_sizes(cfg: Config) -> dict[str, int]:

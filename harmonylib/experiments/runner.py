@@ -25,9 +25,10 @@ from typing import Any
 import pandas as pd
 
 from harmonylib import tables
+from harmonylib.claim_rule import default_seeds
 from harmonylib.config import PAPER_VARIANT
 from harmonylib.experiments.captions import diverged_text, seed_text
-from harmonylib.experiments.context import IHARMONY4, Experiment, data_note, default_seeds, size_note
+from harmonylib.experiments.context import IHARMONY4, Experiment, data_note, size_note
 from harmonylib.experiments.predictions import Arm, DivergedRun
 from harmonylib.experiments.scoring import (
     METRICS,

@@ -23,11 +23,11 @@ Every public name is importable from ``harmonylib.inverse_data``.
 
 Layout under the results root (``results/<profile>`` or a notebook's ``out_dir``)::
 
-    runs/table2-<S>-{base,augmented}/                  ensure_trained run folders
+    runs/table2-<S>-{base,augmented}-seed<n>/          ensure_trained run folders, one per training seed
     table2/generated-<key>/                            candidates, manifest, IHD_train.txt (added entries), MIX.json
     table2/predictions/<S>-<setting>-<hash>/<stem>.png predictions (INFERENCE.json, DONE)
     tables/table2.{csv,md,tex,provenance.json}         the table
-    tables/per_image/table2_<S>_<setting>.csv          per-image scores
+    tables/per_image/table2_<S>_<setting>_seed<n>.csv  per-image scores
     tables/table2_candidates.csv                       candidate fidelity per subset and source
     data/imaterialist-fixture/                         the stand-in release (smoke, mini)
     data/HumanHarmony/                                 the Human Harmony root

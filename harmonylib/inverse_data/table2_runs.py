@@ -7,6 +7,9 @@ weights) and **the same number of optimizer steps and batch size**, hence the sa
 training samples drawn: the augmented run sees more distinct data, not more steps ("train with
 the same total amount of data", §5.3.2). The step count is ``augment.table2_steps``, else the unet
 loop's ``max_steps``, else its ``epochs`` over the *base* list (:func:`table2_schedule`).
+Both are trained once per training seed (``claim_rule.default_seeds``: three on mini, so claims
+6a/6b get a verdict); the seed sets the initial noise draws, the data order and the sampling of
+the test predictions. The generated data and the inverse model behind it are the base seed's.
 
 Initial UNet weights: the unet recipe's ``init`` (SD-inpainting in the paper profile, the
 paper's starting point for training DiffHarmony; the mini profile's SD-inpainting stand-in,
@@ -25,19 +28,22 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from harmonylib.config import Config
+from harmonylib.claim_rule import default_seeds
+from harmonylib.config import Config, with_seed
 from harmonylib.inverse_data.common import GEN_ROOT_NAME, _subset_samples, results_root
 from harmonylib.inverse_data.table2_data import AugmentedData
 from harmonylib.io import atomic_path
 from harmonylib.paths import resolve
 
 SETTINGS = ("base", "augmented")  # Table 2's columns
+
+RunKey = tuple[str, str, int]  # (subset, setting, training seed)
 
 
 def table2_schedule(cfg: Config, n_base: int) -> tuple[int, int]:
@@ -108,6 +114,11 @@ class Table2Run:
     seconds: float = float("nan")
 
     @property
+    def seed(self) -> int:
+        """The training seed (also the sampling seed of its test predictions)."""
+        return int(self.cfg.seed)
+
+    @property
     def samples_seen(self) -> int:
         """Training samples drawn: steps x batch x accumulation (one process)."""
         return self.steps * self.batch_size * self.cfg.train.unet.loop.gradient_accumulation_steps
@@ -116,6 +127,7 @@ class Table2Run:
         return {
             "subset": self.subset,
             "setting": self.setting,
+            "seed": self.seed,
             "run_dir": str(self.run.run_dir),
             "config_hash": self.run.config_hash,
             "status": self.run.status,
@@ -134,13 +146,18 @@ def train_table2(
     data: AugmentedData,
     out_dir: str | os.PathLike | None = None,
     *,
+    seeds: Sequence[int] | None = None,
     progress: bool = True,
     cpu: bool = False,
-) -> dict[tuple[str, str], Table2Run]:
-    """Step 3: the base and augmented UNet of every subset (reused when already trained).
+) -> dict[RunKey, Table2Run]:
+    """Step 3: the base and augmented UNet of every subset and training seed (reused when
+    already trained).
+
+    Args:
+        seeds: training seeds (default ``claim_rule.default_seeds``: one on smoke, three otherwise).
 
     Returns:
-        ``{(subset, setting): Table2Run}``.
+        ``{(subset, setting, seed): Table2Run}``.
 
     Raises:
         RuntimeError: the two runs of a subset did not take the same number of steps.
@@ -149,32 +166,34 @@ def train_table2(
     from harmonylib.training.recipes import train_samples
     from harmonylib.training.runs import ensure_trained
 
-    out: dict[tuple[str, str], Table2Run] = {}
-    for s, mix in data.subsets.items():
-        steps, batch = table2_schedule(cfg, mix.n_composites)
-        for setting in SETTINGS:
-            rcfg = table2_run_config(
-                cfg, s, setting, steps=steps, batch_size=batch,
-                gen_root=data.gen_root if setting == "augmented" else None,
-            )  # fmt: skip
-            n_train = len(train_samples(rcfg))
-            t0 = time.perf_counter()
-            run = ensure_trained(
-                rcfg,
-                "unet",
-                run_dir=runs_root(cfg, out_dir) / f"table2-{s}-{setting}",
-                progress=progress,
-                cpu=cpu,
-            )
-            out[(s, setting)] = Table2Run(
-                s, setting, rcfg, run, n_train, steps, batch, time.perf_counter() - t0
-            )
-        if out[(s, "base")].run.steps != out[(s, "augmented")].run.steps:
-            raise RuntimeError(f"{s}: base and augmented runs took different numbers of steps")
+    out: dict[RunKey, Table2Run] = {}
+    for seed in default_seeds(cfg, seeds):
+        scfg = with_seed(cfg, seed)
+        for s, mix in data.subsets.items():
+            steps, batch = table2_schedule(scfg, mix.n_composites)
+            for setting in SETTINGS:
+                rcfg = table2_run_config(
+                    scfg, s, setting, steps=steps, batch_size=batch,
+                    gen_root=data.gen_root if setting == "augmented" else None,
+                )  # fmt: skip
+                n_train = len(train_samples(rcfg))
+                t0 = time.perf_counter()
+                run = ensure_trained(
+                    rcfg,
+                    "unet",
+                    run_dir=runs_root(cfg, out_dir) / f"table2-{s}-{setting}-seed{seed}",
+                    progress=progress,
+                    cpu=cpu,
+                )
+                out[(s, setting, seed)] = Table2Run(
+                    s, setting, rcfg, run, n_train, steps, batch, time.perf_counter() - t0
+                )
+            if out[(s, "base", seed)].run.steps != out[(s, "augmented", seed)].run.steps:
+                raise RuntimeError(f"{s}, seed {seed}: base and augmented runs took different numbers of steps")
     return out
 
 
-def runs_frame(runs: Mapping[tuple[str, str], Table2Run]) -> pd.DataFrame:
+def runs_frame(runs: Mapping[RunKey, Table2Run]) -> pd.DataFrame:
     """One row per run: list size, steps, batch, samples seen, epochs of its list, loss, time."""
     return pd.DataFrame([r.summary() for r in runs.values()])
 
@@ -198,7 +217,8 @@ def table2_pipeline(run: Table2Run):
 
 
 def table2_inference_settings(cfg: Config, run: Table2Run):
-    """Table 2's inference: ``table2_inference_size`` px, square, 5 steps, resized to 256."""
+    """Table 2's inference: ``table2_inference_size`` px, square, 5 steps, resized to 256, sampled
+    with the run's training seed."""
     from harmonylib.inference import InferenceSettings
 
     return InferenceSettings(
@@ -206,14 +226,14 @@ def table2_inference_settings(cfg: Config, run: Table2Run):
         size_mode="square",
         steps=5,  # §5.2
         output_resolution=256,
-        seed=cfg.seed,
+        seed=run.seed,
         model=f"table2:{run.subset}:{run.setting}:{run.run.config_hash}",
     )
 
 
 def evaluate_table2(
     cfg: Config,
-    runs: Mapping[tuple[str, str], Table2Run],
+    runs: Mapping[RunKey, Table2Run],
     out_dir: str | os.PathLike | None = None,
     *,
     batch_size: int = 16,
@@ -222,8 +242,8 @@ def evaluate_table2(
     """Step 4: predict each subset's original test split with its two models, score, keep CSVs.
 
     Returns:
-        Per-image scores of every run (``evaluate_predictions`` columns plus ``setting`` and
-        ``run``), also written to ``tables/per_image/table2_<S>_<setting>.csv``.
+        Per-image scores of every run (``evaluate_predictions`` columns plus ``setting``,
+        ``seed`` and ``run``), also written to ``tables/per_image/table2_<S>_<setting>_seed<n>.csv``.
     """
     from harmonylib.data.builtin import ensure_dataset
     from harmonylib.evaluation import GroundTruthCache, evaluate_predictions
@@ -233,7 +253,7 @@ def evaluate_table2(
     main_root = ensure_dataset(cfg)
     cache = GroundTruthCache(cache_dir=root_out / "cache")
     frames = []
-    for (s, setting), run in runs.items():
+    for (s, setting, seed), run in runs.items():
         test = _subset_samples(main_root, "test", s)
         settings = table2_inference_settings(cfg, run)
         preds = root_out / "table2" / "predictions" / f"{s}-{setting}-{settings.hash()}"
@@ -248,9 +268,10 @@ def evaluate_table2(
             progress=progress,
         )
         df = evaluate_predictions(test, preds, cfg.eval, cache=cache, progress=progress)
+        df.insert(0, "seed", seed)
         df.insert(0, "setting", setting)
-        df.insert(0, "run", f"table2-{s}-{setting}")
-        with atomic_path(root_out / "tables" / "per_image" / f"table2_{s}_{setting}.csv") as tmp:
+        df.insert(0, "run", f"table2-{s}-{setting}-seed{seed}")
+        with atomic_path(root_out / "tables" / "per_image" / f"table2_{s}_{setting}_seed{seed}.csv") as tmp:
             df.to_csv(tmp, index=False)
         frames.append(df)
     per_image = pd.concat(frames, ignore_index=True)
@@ -261,8 +282,8 @@ def evaluate_table2(
 def write_table2_claims(cfg: Config, per_image: pd.DataFrame, out_dir: str | os.PathLike):
     """Claims 6a/6b's numbers: ``<out>/claims/table2.csv`` and its per-image values, then ``claims.md``.
 
-    One measurement per (subset, setting) under training seed ``cfg.seed`` (both UNets of a
-    subset are trained with it), arms ``<subset>/<setting>`` (``harmonylib.claims.ARMS``). The
+    One measurement per (subset, setting, training seed) (both UNets of a subset are trained with
+    each seed), arms ``<subset>/<setting>`` (``harmonylib.claims.ARMS``). The
     bootstrap's cluster is each composite's source photo on the built-in data, else its real image.
     """
     from harmonylib import claims
@@ -272,17 +293,17 @@ def write_table2_claims(cfg: Config, per_image: pd.DataFrame, out_dir: str | os.
     main_root = ensure_dataset(cfg)
     photos = composite_photos(main_root)
     meas, pim = [], []
-    for (subset, setting), g in per_image.groupby(["subset", "setting"], sort=False):
+    for (subset, setting, seed), g in per_image.groupby(["subset", "setting", "seed"], sort=False):
         arm = f"{subset}/{setting}"
         meas.append(
-            claims.measurements_from_summary(aggregate(g), "table2", arm, cfg.seed, "training", subset=subset)
+            claims.measurements_from_summary(aggregate(g), "table2", arm, int(seed), "training", subset=subset)
         )
         clusters, kind = (
             (photos, "source photo")
             if photos is not None
             else ({x.name: x.real_id for x in _subset_samples(main_root, "test", subset)}, "real image")
         )
-        pim.append(claims.per_image_from_frame(g, "table2", arm, cfg.seed, "training", clusters, kind))
+        pim.append(claims.per_image_from_frame(g, "table2", arm, int(seed), "training", clusters, kind))
     path = claims.write_measurements(out_dir, "table2", meas, pim)
     claims.update_claims(out_dir)
     return path

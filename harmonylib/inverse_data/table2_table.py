@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from harmonylib.claim_rule import default_seeds
 from harmonylib.config import Config, to_dict
 from harmonylib.inverse_data.common import _subset_samples, results_root
 from harmonylib.inverse_data.table2_data import AugmentedData
-from harmonylib.inverse_data.table2_runs import Table2Run, runs_frame, table2_inference_settings
+from harmonylib.inverse_data.table2_runs import RunKey, Table2Run, runs_frame, table2_inference_settings
 
 
 def composite_scores(cfg: Config, subsets: Iterable[str] | None = None) -> pd.DataFrame:
@@ -30,14 +31,19 @@ def composite_scores(cfg: Config, subsets: Iterable[str] | None = None) -> pd.Da
 
 
 def measured_table2(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Tidy measured cells (``subset``, ``setting``, ``metric``, ``value``) from per-image scores."""
+    """Tidy measured cells (``subset``, ``setting``, ``metric``, ``value``) from per-image scores:
+    each cell is the mean over training seeds of the seed's subset mean (as Table 1's cells)."""
     from harmonylib.evaluation import aggregate
     from harmonylib.tables import measured_from_summary
 
+    if "seed" not in per_image.columns:  # a frame of one run's seed
+        per_image = per_image.assign(seed=0)
     parts = []
     for (setting, subset), g in per_image.groupby(["setting", "subset"], sort=False):
-        summary = aggregate(g)
-        parts.append(measured_from_summary(summary[summary["subset"] == subset], setting=setting))
+        per_seed = pd.concat([aggregate(gs) for _, gs in g.groupby("seed", sort=True)], ignore_index=True)
+        per_seed = per_seed[per_seed["subset"] == subset]
+        summary = per_seed.groupby("subset", as_index=False)[["n", "mse", "psnr", "fmse"]].mean()
+        parts.append(measured_from_summary(summary, setting=setting))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -48,13 +54,13 @@ def render_table2(per_image: pd.DataFrame) -> pd.DataFrame:
     return render_table(measured_table2(per_image), 2)
 
 
-def table2_caption(cfg: Config, runs: Mapping[tuple[str, str], Table2Run], data: AugmentedData) -> str:
+def table2_caption(cfg: Config, runs: Mapping[RunKey, Table2Run], data: AugmentedData) -> str:
     """The paper's caption plus what was measured, on which data, with which schedule."""
     from harmonylib.tables import SPECS
 
     parts = []
     for s, m in data.subsets.items():
-        r = runs[(s, "base")]
+        r = next(run for (rs, setting, _), run in runs.items() if (rs, setting) == (s, "base"))
         parts.append(
             f"{s}: N1={m.n_pairs} pairs, N2={m.n_composites} composites, +{m.per_pair} generated per pair "
             f"(K={m.k}), {r.steps} steps x batch {r.batch_size} for both settings"
@@ -69,15 +75,16 @@ def table2_caption(cfg: Config, runs: Mapping[tuple[str, str], Table2Run], data:
         f"{SPECS[2].caption} Measured on the {cfg.profile} profile, {data_note}; gamma={data.gamma}; "
         + "; ".join(parts)
         + ". "
-        + table2_training_note(cfg)
+        + table2_training_note(cfg, sorted({seed for _, _, seed in runs}))
         + f" Inference at {size} px (square), 5 steps, plain VAE decode, resized to 256 and scored with the"
         " authors' protocol on the subset's original test split."
     )
 
 
-def table2_training_note(cfg: Config) -> str:
+def table2_training_note(cfg: Config, seeds: Sequence[int] | None = None) -> str:
     """The caption sentence on how Table 2's UNets were trained, read from the config: the start
-    weights (``train.unet.init``), the step count (``augment.table2_steps``) and the seeds."""
+    weights (``train.unet.init``), the step count (``augment.table2_steps``) and the training
+    seeds (``seeds``, default ``claim_rule.default_seeds``)."""
     init = cfg.train.unet.init
     start = f"from {init} (train.unet.init)" if init else f"from random {cfg.train.unet.arch} weights"
     steps = cfg.augment.table2_steps
@@ -87,17 +94,29 @@ def table2_training_note(cfg: Config) -> str:
         length = f"{cfg.train.unet.loop.max_steps} optimizer steps each (train.unet.loop.max_steps)"
     else:
         length = f"{cfg.train.unet.loop.epochs} epochs of the base list each (train.unet.loop.epochs)"
+    seeds = default_seeds(cfg, seeds)
+    if len(seeds) == 1:
+        seed_text = (
+            f"one training seed ({seeds[0]}): each UNet is trained once with it and its test predictions "
+            "are sampled with it, so a cell is one run, not a mean over seeds."
+        )
+    else:
+        seed_text = (
+            f"{len(seeds)} training seeds ({', '.join(map(str, seeds))}): each UNet is retrained with every "
+            "seed (initial noise draws, data order) and its test predictions are sampled with that seed; "
+            "a cell is the mean over seeds. The generated data (inverse model, candidates) are the base "
+            f"seed's ({cfg.seed})."
+        )
     return (
         f"Both UNets of a subset are trained {start}, never from the adopted harmonization UNet, for "
-        f"{length}; one training seed ({cfg.seed}): each UNet is trained once with it and its test "
-        "predictions are sampled with it, so a cell is one run, not a mean over seeds."
+        f"{length}; " + seed_text
     )
 
 
 def write_table2(
     cfg: Config,
     table: pd.DataFrame,
-    runs: Mapping[tuple[str, str], Table2Run],
+    runs: Mapping[RunKey, Table2Run],
     data: AugmentedData,
     out_dir: str | os.PathLike | None = None,
     *,
@@ -114,7 +133,7 @@ def write_table2(
         root_out / "tables",
         caption=table2_caption(cfg, runs, data),
         config=to_dict(cfg),
-        seeds={"seed": cfg.seed},
+        seeds={"seeds": sorted({seed for _, _, seed in runs}), "generation_seed": cfg.seed},
         files=files,
         runs=runs_frame(runs).to_dict(orient="records"),
         mix={s: dataclasses.asdict(m) for s, m in data.subsets.items()},
@@ -123,12 +142,14 @@ def write_table2(
             k: dataclasses.asdict(table2_inference_settings(cfg, r)) for k, r in _by_name(runs).items()
         },
         composite=None if composite is None else composite.to_dict(orient="records"),
-        per_image={k: f"per_image/table2_{r.subset}_{r.setting}.csv" for k, r in _by_name(runs).items()},
+        per_image={
+            k: f"per_image/table2_{r.subset}_{r.setting}_seed{r.seed}.csv" for k, r in _by_name(runs).items()
+        },
     )
 
 
-def _by_name(runs: Mapping[tuple[str, str], Table2Run]) -> dict[str, Table2Run]:
-    return {f"{s}-{setting}": r for (s, setting), r in runs.items()}
+def _by_name(runs: Mapping[RunKey, Table2Run]) -> dict[str, Table2Run]:
+    return {f"{s}-{setting}-seed{seed}": r for (s, setting, seed), r in runs.items()}
 
 
 def table2_findings(table: pd.DataFrame) -> pd.DataFrame:

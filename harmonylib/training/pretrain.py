@@ -53,7 +53,7 @@ import torch
 
 from harmonylib.config import Config, ConfigError, load_config, parse_overrides, to_dict
 from harmonylib.io import atomic_write_json
-from harmonylib.paths import resolve, results_dir
+from harmonylib.paths import portable, resolve, results_dir
 from harmonylib.reproducibility import derive_seed
 from harmonylib.training.pretrain_eval import (
     denoising_loss,
@@ -83,8 +83,11 @@ def autoencoder_stage_config(cfg: Config) -> Config:
 
 
 def inpainting_stage_config(cfg: Config, vae_dir: str | os.PathLike) -> Config:
-    """``cfg`` with ``train.inpainting`` = ``pretrain.inpainting`` on the frozen VAE at ``vae_dir``."""
-    rc = dataclasses.replace(cfg.pretrain.inpainting, vae=str(vae_dir), init=None)
+    """``cfg`` with ``train.inpainting`` = ``pretrain.inpainting`` on the frozen VAE at ``vae_dir``.
+
+    Paths are stored relative to the home (:func:`harmonylib.paths.portable`): the run's config
+    hash, and so its folder, is then the same in every clone."""
+    rc = dataclasses.replace(cfg.pretrain.inpainting, vae=portable(str(vae_dir)), init=None)
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, inpainting=rc))
 
 
@@ -92,8 +95,11 @@ def unet_stage_config(
     cfg: Config, vae_dir: str | os.PathLike, init: str | os.PathLike | None = None
 ) -> Config:
     """``cfg`` with ``train.unet`` = ``pretrain.unet`` on the frozen VAE at ``vae_dir``, from
-    ``init`` (a UNet folder; None: random weights)."""
-    unet = dataclasses.replace(cfg.pretrain.unet, vae=str(vae_dir), init=None if init is None else str(init))
+    ``init`` (a UNet folder; None: random weights). Paths are stored relative to the home, as in
+    :func:`inpainting_stage_config`."""
+    unet = dataclasses.replace(
+        cfg.pretrain.unet, vae=portable(str(vae_dir)), init=None if init is None else portable(str(init))
+    )
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, unet=unet))
 
 
