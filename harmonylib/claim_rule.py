@@ -59,6 +59,8 @@ def default_seeds(cfg, seeds: Sequence[int] | None = None) -> list[int]:
     if seeds:
         return [int(s) for s in seeds]
     return [cfg.seed] if cfg.profile == "smoke" else [cfg.seed + i for i in range(N_MIN)]
+
+
 REPORTED = "REPORTED (no verdict)"
 VERDICTS = (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE, INSUFFICIENT, REPORTED)
 DIRECTIONAL = "directional"

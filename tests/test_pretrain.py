@@ -208,5 +208,6 @@ def test_stage_configs_store_weight_paths_relative_to_the_home():
     assert inpainting_stage_config(cfg, vae).train.inpainting.vae == "harmonylib/weights/mini/vae"
     # the same run whether the caller passes the absolute or the relative path
     assert run_hash(unet_stage_config(cfg, vae, init), "unet") == run_hash(
-        unet_stage_config(cfg, "harmonylib/weights/mini/vae", "harmonylib/weights/mini/inpainting_unet"), "unet"
+        unet_stage_config(cfg, "harmonylib/weights/mini/vae", "harmonylib/weights/mini/inpainting_unet"),
+        "unet",
     )

@@ -78,7 +78,9 @@ def test_training_note_reads_the_config():
     assert "3 training seeds (0, 1, 2)" in mini and "a cell is the mean over seeds" in mini
     other_cfg = load_config("mini", {"augment.table2_steps": 7, "seed": 3, "train.unet.init": "x/inpaint"})
     other = T.table2_training_note(other_cfg)
-    assert "from x/inpaint" in other and "7 optimizer steps" in other and "3 training seeds (3, 4, 5)" in other
+    assert (
+        "from x/inpaint" in other and "7 optimizer steps" in other and "3 training seeds (3, 4, 5)" in other
+    )
     one = T.table2_training_note(other_cfg, [3])
     assert "one training seed (3)" in one and "not a mean over seeds" in one
     smoke = T.table2_training_note(load_config("smoke", {"augment.table2_steps": None}))

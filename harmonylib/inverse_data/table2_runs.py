@@ -189,7 +189,9 @@ def train_table2(
                     s, setting, rcfg, run, n_train, steps, batch, time.perf_counter() - t0
                 )
             if out[(s, "base", seed)].run.steps != out[(s, "augmented", seed)].run.steps:
-                raise RuntimeError(f"{s}, seed {seed}: base and augmented runs took different numbers of steps")
+                raise RuntimeError(
+                    f"{s}, seed {seed}: base and augmented runs took different numbers of steps"
+                )
     return out
 
 
@@ -296,7 +298,9 @@ def write_table2_claims(cfg: Config, per_image: pd.DataFrame, out_dir: str | os.
     for (subset, setting, seed), g in per_image.groupby(["subset", "setting", "seed"], sort=False):
         arm = f"{subset}/{setting}"
         meas.append(
-            claims.measurements_from_summary(aggregate(g), "table2", arm, int(seed), "training", subset=subset)
+            claims.measurements_from_summary(
+                aggregate(g), "table2", arm, int(seed), "training", subset=subset
+            )
         )
         clusters, kind = (
             (photos, "source photo")

@@ -23,9 +23,9 @@ w = resolve(cfg.pretrain.out_dir)
 run = ensure_trained(
     unet_stage_config(cfg, w / "vae", w / INPAINTING_COMPONENT),
     "unet",
-    run_dir=results_dir("mini", "runs", "probes") / f"unet-{name}",
+    run_dir=(results_dir("mini", "runs") / "probes") / f"unet-{name}",
     progress=False,
 )
-out = results_dir("mini", "runs", "probes") / name / "unet"
+out = (results_dir("mini", "runs") / "probes") / name / "unet"
 _save_component(run.load_model(ema=True), out, torch.float16)
 print("exported", out)
