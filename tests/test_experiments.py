@@ -57,13 +57,13 @@ def test_default_seeds_and_sizes():
 def test_captions_say_what_varied_with_the_seed():
     """Seeds: the Harmony-VAE is retrained per seed; the forward UNet is adopted (mini) or trained once."""
     mini = load_config("mini")
-    text = experiments._seed_text([0, 1, 2], mini)
+    text = experiments.seed_text([0, 1, 2], mini)
     assert text.startswith("mean over 3 training seeds (0, 1, 2)")
     assert "the Harmony-VAE is retrained with that seed" in text
     assert "harmonylib/weights/mini/unet" in text and "adopted as it is and the same for every seed" in text
     trained = experiments.unet_note(load_config("mini", {"train.unet.adopt": None, "seed": 4}))
     assert "trained once, at the base seed 4 from harmonylib/weights/mini/inpainting_unet" in trained
-    assert experiments._seed_text([5]) == "training seed 5"
+    assert experiments.seed_text([5]) == "training seed 5"
 
 
 def test_table1_ours_is_table4_high_harmony_vae_settings(smoke_run):
@@ -169,7 +169,8 @@ def test_table5_diverged_run_is_nan_only_then(smoke_run, monkeypatch, tmp_path):
             run = type(run)(**{**run.__dict__, "status": "diverged"})
         return run
 
-    monkeypatch.setattr(experiments, "harmony_vae_run", fake)
+    # predictions_for looks the run up in its module (harmonylib.experiments.trained): patch it there
+    monkeypatch.setattr(experiments.trained, "harmony_vae_run", fake)
     exp2 = experiments.Experiment(exp.cfg, tmp_path, exp.data_root, exp.samples, exp.cache, False)
     shutil.copytree(exp.out / "runs", tmp_path / "runs")
     res = experiments.table5(exp2)
@@ -208,7 +209,7 @@ def test_rerun_skips_training_and_inference(smoke_run, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("inference ran again")
 
-    monkeypatch.setattr(experiments, "predict_split", boom)
+    monkeypatch.setattr(experiments.predictions, "predict_split", boom)
     again = experiments.table1(exp)
     for model, values in res[1].summary.items():
         assert again.summary[model] == pytest.approx(values)

@@ -197,7 +197,9 @@ def test_human_harmony_build_reads_as_iharmony4(smoke_cfg, tmp_path):
     out = tmp_path / "results"
     root = T.ensure_human_harmony(smoke_cfg, out)
     assert root == T.default_human_harmony_root(smoke_cfg, out) == out / "data" / "HumanHarmony"
-    assert T.human_harmony_root is T.default_human_harmony_root  # the old name, one meaning
+    # one name per meaning: the old alias is gone; experiments.resolve_human_harmony_root chooses
+    # between a given root and this default
+    assert not hasattr(T, "human_harmony_root")
     train, test = read_split(root, "train"), read_split(root, "test")
     assert len(train) + len(test) == 12 and len(test) >= 1  # 14 stand-in images, 2 product shots
     assert {s.subset for s in train + test} == {"HumanHarmony"}

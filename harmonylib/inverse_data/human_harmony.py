@@ -37,15 +37,10 @@ def default_human_harmony_root(cfg: Config, out_dir: str | os.PathLike | None = 
     """Where the Human Harmony dataset of ``cfg`` is built: ``<results root>/data/HumanHarmony``.
 
     ``read_split(default_human_harmony_root(cfg, out_dir), "test")`` reads it (notebooks 06 and 09);
-    :func:`ensure_human_harmony` builds it when absent. (``experiments.human_harmony_root`` is the
-    notebooks' choice between a root they were given and this default.)
+    :func:`ensure_human_harmony` builds it when absent. (``experiments.resolve_human_harmony_root``
+    is the notebooks' choice between a root they were given and this default.)
     """
     return results_root(cfg, out_dir) / "data" / "HumanHarmony"
-
-
-# The name before the rename, still called by notebook 11 and experiments.human_harmony_root;
-# it is the same function (one meaning), kept until those callers move to the new name.
-human_harmony_root = default_human_harmony_root
 
 
 def imaterialist_source(

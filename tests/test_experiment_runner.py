@@ -1,0 +1,179 @@
+"""The one table runner (harmonylib.experiments.runner) and the paper's specs, without models.
+
+``score`` is replaced by a deterministic fake, so these tests check what the runner does with
+scores: which arms each spec asks for, the seed means, the claims' rows and their order, diverged
+runs, the caption template and the summary. The smoke-profile run of the real tables is
+tests/test_experiments.py.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harmonylib import experiments, tables
+from harmonylib.config import load_config
+from harmonylib.experiments import runner
+from harmonylib.experiments.runner import ExperimentSpec, Row
+
+SUBSETS = ("HCOCO", "HAdobe5k", "HFlickr", "Hday2night")
+
+
+def _samples(n: int = 8) -> list:
+    return [SimpleNamespace(name=f"c{i}", real_id=f"r{i // 2}", subset=SUBSETS[i % 4]) for i in range(n)]
+
+
+def _value(arm) -> float:
+    """A number that differs by method, variant, level, refinement and seed."""
+    key = f"{arm.method}|{arm.variant}|{arm.level}|{arm.refine}|{arm.folder}"
+    return 20.0 + sum(map(ord, key)) % 17 + arm.seed
+
+
+@pytest.fixture
+def fake(monkeypatch, tmp_path):
+    """An Experiment on the smoke config whose ``score`` is a fake; returns (exp, calls)."""
+    calls = []
+    diverge = set()
+
+    def score(exp, arm, table, name, samples=None, dataset=experiments.IHARMONY4):
+        calls.append((dataset, name, arm))
+        if (arm.variant, arm.seed) in diverge:
+            raise experiments.DivergedRun(f"fake: {arm.label()} diverged")
+        samples = exp.samples if samples is None else samples
+        v = _value(arm)
+        ratios = np.linspace(0.01, 0.5, len(samples))  # every foreground bin filled
+        return pd.DataFrame(
+            {"image": [s.name for s in samples], "subset": [s.subset for s in samples], "fg_ratio": ratios,
+             "mse": v, "psnr": v + ratios, "fmse": 10 * v, "bmse": 1.0, "missing": False}
+        )  # fmt: skip
+
+    monkeypatch.setattr(runner, "score", score)
+    cfg = load_config("smoke")
+    exp = experiments.Experiment(cfg, tmp_path / "out", tmp_path / "no-data", _samples(), None, False)
+    return SimpleNamespace(exp=exp, calls=calls, diverge=diverge)
+
+
+def test_spec_rejects_what_it_cannot_run():
+    row = Row(("x",), "diffharmony")
+    with pytest.raises(ValueError, match="cells 'rows'; allowed: subset, fg_bin, all"):
+        ExperimentSpec(9, ("model",), "rows", (row,), "", "nb")
+    with pytest.raises(ValueError, match="seeds 'some'"):
+        ExperimentSpec(9, ("model",), "all", (Row(("x",), "diffharmony", seeds="some"),), "", "nb")
+    with pytest.raises(ValueError, match=r"key \('x',\) does not fill \('params', 'init'\)"):
+        ExperimentSpec(9, ("params", "init"), "all", (row,), "", "nb")
+    with pytest.raises(ValueError, match="unknown baseline 'magic'"):
+        ExperimentSpec(9, ("model",), "all", (Row(("x",), "folder", make="magic"),), "", "nb")
+    with pytest.raises(ValueError, match="on_diverged 'skip'"):
+        ExperimentSpec(9, ("model",), "all", (row,), "", "nb", on_diverged="skip")
+
+
+def test_every_caption_template_is_filled():
+    """Each spec's template names only fields the runner or the spec's notes give."""
+    cfg = load_config("mini")
+    fields = dict.fromkeys(("paper", "seeds", "size_note", "data_note", "base_seed", "diverged"), "F")
+    specs = [
+        experiments.table1_spec({"GIFT": "x"}),
+        experiments.table1_spec(ceilings=False),
+        experiments.table3_spec(cfg, 5, "hh", {"Human Harmony": "y"}, colour_transfer=False),
+        experiments.table3_spec(cfg),
+        experiments.table4_spec(cfg),
+        experiments.table5_spec(),
+    ]
+    for spec in specs:
+        text = spec.caption.format(**fields, **spec.notes)
+        assert text.startswith("F ") and "{" not in text, spec.table
+
+
+def test_specs_as_data():
+    cfg = load_config("mini")
+    t1 = experiments.table1_spec({"GIFT": "preds/gift"}, ceilings=False)
+    assert [r.name for r in t1.rows] == ["Composite", "DiffHarmony", "DiffHarmony++", "GIFT"]
+    assert [r.claim_arm for r in t1.rows] == ["Composite", "DiffHarmony", "DiffHarmony++", None]
+    assert [r.name for r in experiments.table1_spec().rows][-2:] == ["VAE ceiling", "Harmony-VAE ceiling"]
+    t4 = experiments.table4_spec(cfg, refine=False)
+    assert [r.name for r in t4.rows] == ["512/plain", "512/harmony_vae", "1024/plain", "1024/harmony_vae"]
+    assert {r.seeds for r in experiments.table4_spec(cfg).rows if r.refine} == {"base"}
+    assert [r.claim_arm for r in t4.rows] == [
+        "low/plain",
+        "low/harmony_vae",
+        "high/plain",
+        "high/harmony_vae",
+    ]
+    t3 = experiments.table3_spec(cfg, baseline_predictions={"Human Harmony": "preds/hdnet"})
+    hh = [r for r in t3.rows if r.dataset == "Human Harmony"]
+    assert [(r.name, r.method, r.claim_arm) for r in hh] == [
+        ("DiffHarmony++", "diffharmony++", None),  # no pixel baseline there: no claims pair
+        ("HDNet_512", "folder", None),
+        ("colour_transfer", "folder", None),
+    ]
+    ih = [r for r in t3.rows if r.dataset == "iHarmony4"]
+    assert [r.claim_arm for r in ih] == ["DiffHarmony++", "PixelHarmonizer", None]
+    t5 = experiments.table5_spec()
+    assert [(r.key, r.variant, r.level) for r in t5.rows][0] == (("E_c", "zero"), "ec_zero", "low")
+
+
+def test_table1_seed_means_claims_order_and_summary(fake):
+    res = runner.run_table(fake.exp, experiments.table1_spec(ceilings=False), seeds=[3, 4])
+    # Composite once (no seed), each diffusion arm at both seeds
+    assert [(n, a.seed) for _, n, a in fake.calls] == [
+        ("Composite", 0), ("DiffHarmony", 3), ("DiffHarmony", 4), ("DiffHarmony++", 3), ("DiffHarmony++", 4),
+    ]  # fmt: skip
+    # the claims' rows: seedless first, then by seed (each seed's plain/Harmony-VAE pair together)
+    m = pd.read_csv(res.measurements)
+    order = list(dict.fromkeys(zip(m["arm"], m["seed"].fillna(-1).astype(int), strict=True)))
+    assert order == [("Composite", -1), ("DiffHarmony", 3), ("DiffHarmony++", 3), ("DiffHarmony", 4),
+                     ("DiffHarmony++", 4)]  # fmt: skip
+    assert set(m.loc[m["arm"] == "Composite", "seed_kind"]) == {"none"}
+    # a cell is the mean over the seeds
+    plus = [_value(a) for _, n, a in fake.calls if n == "DiffHarmony++"]
+    assert res.summary["DiffHarmony++"]["mse"] == pytest.approx(np.mean(plus))
+    df = tables.read_table(res.paths["csv"])
+    cell = df[(df["model"] == "DiffHarmony++") & (df["subset"] == "All") & (df["metric"] == "MSE")]
+    assert cell["measured"].iloc[0] == pytest.approx(np.mean(plus))
+    assert "mean over 2 training seeds (3, 4)" in res.caption and "{" not in res.caption
+    assert (fake.exp.out / "claims.md").is_file()
+
+
+def test_table5_diverged_seed_is_nan_and_counted(fake):
+    fake.diverge.update({("ec_random", 3), ("ec_random", 4), ("ecd_random", 4)})
+    res = runner.run_table(fake.exp, experiments.table5_spec(), seeds=[3, 4])
+    assert res.summary["E_c/random"]["n_diverged"] == 2 and np.isnan(res.summary["E_c/random"]["psnr"])
+    assert res.summary["E_c+D/random"]["n_diverged"] == 1
+    only = _value(experiments.Arm("diffharmony++", "low", 3, "ecd_random"))
+    assert res.summary["E_c+D/random"]["mse"] == pytest.approx(only)  # the mean of the others
+    assert "Diverged runs" in res.caption and "E_c/random: seeds [3, 4]" in res.caption
+    m = pd.read_csv(res.measurements)
+    assert m[(m["arm"] == "E_c/random")]["value"].isna().all() and len(m[m["arm"] == "E_c/random"]) == 6
+    assert list(dict.fromkeys(m["arm"])) == ["E_c/zero", "E_c/random", "E_c+D/zero", "E_c+D/random"]  # by row
+
+
+def test_table1_diverged_run_is_an_error(fake):
+    fake.diverge.add(("ecd_zero", 3))
+    with pytest.raises(experiments.DivergedRun, match="diverged"):
+        runner.run_table(fake.exp, experiments.table1_spec(ceilings=False), seeds=[3])
+
+
+def test_table3_datasets_bins_and_clusters(fake, monkeypatch):
+    hh = [SimpleNamespace(name=f"h{i}", real_id=f"hr{i}", subset="HumanHarmony") for i in range(6)]
+    made = []
+    monkeypatch.setattr(
+        runner, "_baselines", lambda: {"colour_transfer": lambda s, f: made.append((len(s), f))}
+    )
+    spec = experiments.table3_spec(fake.exp.cfg, len(hh))
+    res = runner.run_table(fake.exp, spec, seeds=[0], datasets={"Human Harmony": hh})
+    assert set(res.summary) == {"iHarmony4", "Human Harmony"}
+    assert set(res.summary["Human Harmony"]) == {"DiffHarmony++", "HDNet_512", "colour_transfer"}
+    assert [n for n, _ in made] == [8, 6]  # the baseline folder written per dataset before scoring
+    df = tables.read_table(res.paths["csv"])
+    stand_in = df[(df["model"] == "HDNet_512") & df["measured"].notna()]
+    assert set(stand_in["stand_in"]) == {"PixelHarmonizer"}
+    n = df[(df["model"] == "N_samples") & (df["dataset"] == "Human Harmony")]
+    assert n["measured"].sum() == len(hh)
+    pim = pd.read_csv(fake.exp.out / "claims" / "per_image" / "table3.csv")
+    hh_rows = pim[pim["arm"].str.startswith("Human Harmony/")]
+    assert set(hh_rows["cluster_kind"]) == {"real image"}
+    assert set(hh_rows["cluster"]) <= {x.real_id for x in hh}
+    assert "on the built Human Harmony test split (6 pairs" in res.caption
