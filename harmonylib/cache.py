@@ -13,8 +13,8 @@ record may carry more: settings, provenance). A folder whose markers name anothe
 their writers (:mod:`harmonylib.io`), so a folder is resumed file by file.
 
 Used by predictions (:func:`harmonylib.inference.predict_split`), autoencoder ceilings
-(:mod:`harmonylib.ceiling`), pixel-baseline predictions and Human Harmony builds. Training run
-folders keep their own scheme (:mod:`harmonylib.training.runs`: config hash, checkpoints, DONE).
+(:mod:`harmonylib.ceiling`), pixel-baseline predictions, Human Harmony builds and training run
+folders (:func:`harmonylib.training.runs.run_folder`: the run hash in ``run.json`` and ``DONE``).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class Marker:
         return key_stamp(json.loads(text).get(self.field))
 
     def write(self, folder: Path, key: Any, record: Mapping[str, Any] | None = None) -> Path:
+        """Write the marker atomically: the stamp as text, or ``record`` with ``field`` set to the key."""
         path = folder / self.name
         if self.field is None:
             atomic_write_text(path, key_stamp(key) + "\n")
@@ -90,6 +91,14 @@ class CacheFolder:
         """Whether the folder is complete for this key."""
         return self.done.read(Path(self.path)) == self.stamp
 
+    def foreign(self) -> str | None:
+        """The stamp of another key that a marker names (key marker first), or None."""
+        for marker in (self.key_marker, self.done):
+            found = None if marker is None else marker.read(Path(self.path))
+            if found is not None and found != self.stamp:
+                return found
+        return None
+
     def open(self, record: Mapping[str, Any] | None = None) -> Path:
         """Create the folder (or resume it): refuse a foreign key, write the key marker if absent.
 
@@ -98,15 +107,11 @@ class CacheFolder:
         """
         path = Path(self.path)
         path.mkdir(parents=True, exist_ok=True)
-        for marker in (self.key_marker, self.done):
-            if marker is None:
-                continue
-            found = marker.read(path)
-            if found is not None and found != self.stamp:
-                raise ForeignKeyError(
-                    f"{path} holds {self.what} made with {found}, not {self.stamp}; "
-                    "use another folder or delete it"
-                )
+        found = self.foreign()
+        if found is not None:
+            raise ForeignKeyError(
+                f"{path} holds {self.what} made with {found}, not {self.stamp}; use another folder or delete it"
+            )
         if self.key_marker is not None and self.key_marker.read(path) is None:
             self.key_marker.write(path, self.key, record)
         return path

@@ -179,7 +179,7 @@ def install_released(cfg, run_dir: str | os.PathLike) -> bool:
 
     from harmonylib.config import to_dict
     from harmonylib.training.loop import WEIGHTS_DIR
-    from harmonylib.training.runs import DONE_FILE, RUN_FILE, read_done, run_config, run_hash
+    from harmonylib.training.runs import read_done, run_config, run_folder, run_hash
 
     folder = released_dir(cfg) / release_name(cfg)
     run_dir = Path(run_dir)
@@ -191,7 +191,7 @@ def install_released(cfg, run_dir: str | os.PathLike) -> bool:
         return False
     done = read_done(run_dir)
     if done is not None:
-        return done.get("config_hash") == h and done.get("source") == "released"
+        return run_folder(run_dir, h).is_done() and done.get("source") == "released"
     from harmonylib.paths import portable, resolve
 
     model = load_harmony_vae_delta(folder, resolve(cfg.train.harmony_vae.vae))
@@ -200,8 +200,10 @@ def install_released(cfg, run_dir: str | os.PathLike) -> bool:
     (tmp / WEIGHTS_DIR).mkdir(parents=True)
     model.save_pretrained(tmp / WEIGHTS_DIR / "ema", safe_serialization=True)
     (tmp / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    atomic_write_json(
-        tmp / RUN_FILE,
+    markers = run_folder(tmp, h)  # the markers a trained run writes (run.json, DONE)
+    markers.key_marker.write(
+        tmp,
+        h,
         {
             "recipe": "harmony_vae",
             "run_name": run_dir.name,
@@ -209,8 +211,7 @@ def install_released(cfg, run_dir: str | os.PathLike) -> bool:
             "run_config": run_config(cfg, "harmony_vae"),
         },
     )
-    atomic_write_json(
-        tmp / DONE_FILE,
+    markers.mark_done(
         {
             "recipe": "harmony_vae",
             "config_hash": h,

@@ -56,6 +56,29 @@ def fake(monkeypatch, tmp_path):
     return SimpleNamespace(exp=exp, calls=calls, diverge=diverge)
 
 
+def test_a_folder_rows_csv_name_does_not_depend_on_where_the_clone_lies(tmp_path, monkeypatch):
+    """The per-image CSV of a predictions-folder row hashes the folder relative to the home."""
+    from harmonylib.experiments.context import short_hash
+    from harmonylib.experiments.scoring import per_image_slug
+
+    names = []
+    for clone in ("a", "b"):
+        monkeypatch.setenv("HARMONYLIB_HOME", str(tmp_path / clone))
+        folder = tmp_path / clone / "results" / "mini" / "predictions" / "iHarmony4-colour_transfer"
+        absolute, relative = (
+            experiments.Arm("folder", folder=str(folder)),
+            experiments.Arm("folder", folder="results/mini/predictions/iHarmony4-colour_transfer"),
+        )
+        assert absolute.label() == relative.label()  # the same folder, however it is written
+        names.append(per_image_slug("table3", experiments.IHARMONY4, "colour_transfer", absolute))
+    assert names[0] == names[1] and names[0].startswith("table3_iHarmony4_colour_transfer_folder-")
+    other = experiments.Arm("folder", folder="results/mini/predictions/HumanHarmony-colour_transfer")
+    assert other.label() != experiments.Arm("folder", folder=str(folder)).label()
+    # a folder outside the home (not part of any clone) keeps its absolute path
+    outside = experiments.Arm("folder", folder=str(tmp_path / "elsewhere"))
+    assert outside.label() == "folder-" + short_hash(str(tmp_path / "elsewhere"))[:8]
+
+
 def test_spec_rejects_what_it_cannot_run():
     row = Row(("x",), "diffharmony")
     with pytest.raises(ValueError, match="cells 'rows'; allowed: subset, fg_bin, all"):

@@ -13,6 +13,7 @@ import math
 import pandas as pd
 import pytest
 
+from harmonylib import experiments
 from harmonylib import inverse_data as T
 from harmonylib.augment import mixing_count
 from harmonylib.config import load_config
@@ -28,16 +29,21 @@ def smoke_cfg(smoke_data_root):
 
 
 @pytest.fixture(scope="module")
-def table2(smoke_cfg, tmp_path_factory):
-    """Generated data, the four trained runs and their per-image scores (about 10 s)."""
+def table2_result(smoke_data_root, tmp_path_factory):
+    """Table 2 through ``experiments.table2``: data, the four trained runs, scores, files (about 10 s)."""
     from harmonylib.models.tiny import build_tiny_pipeline
 
     out = tmp_path_factory.mktemp("table2")
+    exp = experiments.setup("smoke", str(smoke_data_root), str(out), progress=False)
     inverse = build_tiny_pipeline(0, direction="inverse")
-    data = T.generate_table2_data(smoke_cfg, inverse, out, progress=False)
-    runs = T.train_table2(smoke_cfg, data, out, progress=False)
-    per_image = T.evaluate_table2(smoke_cfg, runs, out, progress=False)
-    return out, data, runs, per_image
+    return out, experiments.table2(exp, inverse=inverse)
+
+
+@pytest.fixture(scope="module")
+def table2(table2_result):
+    """Generated data, the four trained runs and their per-image scores."""
+    out, result = table2_result
+    return out, result.data, result.runs, result.per_image
 
 
 def test_schedule_is_shared_and_follows_the_config(smoke_cfg):
@@ -140,14 +146,18 @@ def test_augmented_list_holds_originals_and_the_generated_share(table2, smoke_cf
         ]
 
 
-def test_table2_frame_and_files(table2, smoke_cfg, smoke_data_root):
+def test_table2_frame_and_files(table2_result, smoke_cfg, smoke_data_root):
     from harmonylib.tables import read_table
 
-    out, data, runs, per_image = table2
+    out, result = table2_result
+    data, runs, per_image = result.data, result.runs, result.per_image
     for s in SUBSETS:
         n_test = len(read_split(smoke_data_root, "test", subsets=[s]))
         assert (per_image["subset"] == s).sum() == 2 * n_test
-    table = T.render_table2(per_image)
+    table = result.table
+    pd.testing.assert_frame_equal(
+        experiments.render_table2(per_image), table
+    )  # re-aggregated from the scores
     assert len(table) == len(SUBSETS) * 2 * 3
     assert set(zip(table["subset"], table["setting"], table["metric"], strict=True)) == {
         (s, setting, m) for s in SUBSETS for setting in T.SETTINGS for m in ("PSNR", "MSE", "fMSE")
@@ -159,7 +169,8 @@ def test_table2_frame_and_files(table2, smoke_cfg, smoke_data_root):
         == 42.26
     )
 
-    paths = T.write_table2(smoke_cfg, table, runs, data, out, composite=T.composite_scores(smoke_cfg))
+    paths = result.paths
+    assert paths == T.write_table2(smoke_cfg, table, runs, data, out, composite=T.composite_scores(smoke_cfg))
     back = read_table(paths["csv"])
     assert len(back) == len(table)
     prov = json.loads(paths["provenance"].read_text())
@@ -171,8 +182,15 @@ def test_table2_frame_and_files(table2, smoke_cfg, smoke_data_root):
             assert {"run", "setting", "seed", "image", "subset", "mse", "psnr", "fmse"} <= set(csv.columns)
             assert (csv["seed"] == 0).all()
     assert prov["seeds"] == {"seeds": [0], "generation_seed": 0}
-    findings = T.table2_findings(table)
+    findings = result.findings
     assert len(findings) == 6 and findings["augmented_better"].dtype == bool
+    # the claims: one measurement per (subset, setting, seed) and metric, arms "<subset>/<setting>"
+    claims = pd.read_csv(out / "claims" / "table2.csv")
+    assert len(claims) == len(runs) * 3 and set(claims["arm"]) == {
+        f"{s}/{g}" for s in SUBSETS for g in T.SETTINGS
+    }
+    assert result.measurements == out / "claims" / "table2.csv" and (out / "claims.md").is_file()
+    assert result.summary == {f"{r.subset}/{r.setting}/{r.metric}": r.measured for r in table.itertuples()}
 
 
 def test_measured_cells_are_the_mean_over_seeds_of_seed_means():
@@ -187,7 +205,7 @@ def test_measured_cells_are_the_mean_over_seeds_of_seed_means():
     # one seed with an extra image must not weigh more than the others
     rows.append({"setting": "base", "seed": 2, "subset": "HFlickr", "image": "x2", "mse": 20.0,
                  "psnr": 32.0, "fmse": 40.0, "bmse": 0.0})  # fmt: skip
-    cells = T.measured_table2(pd.DataFrame(rows)).set_index("metric")["value"]
+    cells = experiments.measured_table2(pd.DataFrame(rows)).set_index("metric")["value"]
     assert cells["MSE"] == pytest.approx((20.0 + 50.0 + 20.0) / 3)
     assert cells["fMSE"] == pytest.approx(2 * (20.0 + 50.0 + 20.0) / 3)
     assert cells["PSNR"] == pytest.approx(31.0)

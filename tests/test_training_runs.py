@@ -9,10 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
+from harmonylib.cache import CacheFolder, ForeignKeyError
 from harmonylib.config import Config, ConfigError, load_config, to_dict
 from harmonylib.models.harmony_vae import HarmonyVAE
 from harmonylib.training.recipes import build_harmony_vae_model, train_samples
-from harmonylib.training.runs import ensure_trained, read_done, run_hash, run_name
+from harmonylib.training.runs import ensure_trained, read_done, run_folder, run_hash, run_name
 from harmonylib.training.stage1_cache import Stage1Dataset, build_stage1_cache
 
 
@@ -130,6 +131,24 @@ def test_harmony_vae_run_folder_and_reuse(smoke_cfg, tmp_path):
     ensure_trained(other, "harmony_vae", run_dir=run_dir, progress=False, on_step_end=seen.append)
     assert seen == [1, 2, 3, 4] and read_done(run_dir)["config_hash"] == run_hash(other, "harmony_vae")
     assert len(list(tmp_path.glob(f"{run_dir.name}.replaced-{run.config_hash}-*"))) == 1
+
+
+def test_run_folder_is_a_cache_folder_that_reads_existing_markers_and_refuses_a_foreign_key(tmp_path):
+    # an existing finished run folder, markers as runs and releases have always written them
+    (tmp_path / "run.json").write_text(json.dumps({"recipe": "unet", "run_name": "r", "config_hash": "h1"}))
+    done = {"recipe": "unet", "config_hash": "h1", "status": "completed", "steps": 4, "final_loss": 0.5}
+    (tmp_path / "DONE").write_text(json.dumps(done))
+    folder = run_folder(tmp_path, "h1")
+    assert isinstance(folder, CacheFolder) and folder.is_done() and folder.foreign() is None
+    folder.open()  # resuming with the same hash is fine
+    other = run_folder(tmp_path, "h2")
+    assert not other.is_done() and other.foreign() == "h1"
+    with pytest.raises(ForeignKeyError, match="h1"):
+        other.open()
+    # the DONE record is written as before: the whole record, sorted-key JSON
+    record = {**done, "steps": 5}
+    folder.mark_done(record)
+    assert (tmp_path / "DONE").read_text() == json.dumps(record, indent=2, sort_keys=True) + "\n"
 
 
 def test_table5_variants_initialise_and_freeze_as_named(smoke_cfg, tmp_path):

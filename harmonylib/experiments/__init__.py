@@ -18,9 +18,11 @@ template) run by one :func:`run_table` (:mod:`.runner`), which
 * writes the table with :func:`harmonylib.tables.write_table` (measured beside reported, delta,
   provenance), its caption filled from the spec's template.
 
-Figure 2, one-composite harmonization and the qualitative grids are :mod:`.qualitative`; the
-Human Harmony root the notebooks use is :func:`resolve_human_harmony_root`. Table 2 (the inverse
-model's augmented data) and the Human Harmony build are :mod:`harmonylib.inverse_data`.
+Table 2 (the inverse model's augmented data) is :func:`table2` (:mod:`.table2`): its data and
+runs come from :mod:`harmonylib.inverse_data`, and it is scored, averaged, recorded for the claims
+and rendered with the runner's functions. Figure 2, one-composite harmonization and the
+qualitative grids are :mod:`.qualitative`; the Human Harmony root the notebooks use is
+:func:`resolve_human_harmony_root` (the build itself is :mod:`harmonylib.inverse_data`).
 
 Inference settings (paper §5.2, §5.3.3, §5.4; one place, :func:`inference_settings`):
 
@@ -106,6 +108,14 @@ from harmonylib.experiments.scoring import (
     score,
     update_claims,
     write_measurements,
+    write_per_image,
+)
+from harmonylib.experiments.table2 import (
+    Table2Result,
+    measured_table2,
+    render_table2,
+    score_table2_run,
+    table2,
 )
 from harmonylib.experiments.trained import (
     base_components,
@@ -134,6 +144,7 @@ __all__ = [
     "Experiment",
     "ExperimentSpec",
     "Row",
+    "Table2Result",
     "TableResult",
     "all_row",
     "base_components",
@@ -154,22 +165,26 @@ __all__ = [
     "inference_sizes",
     "make_pipeline",
     "mean_summary",
+    "measured_table2",
     "photo_clusters",
     "pick_samples",
     "pixel_baseline_run",
     "predictions_for",
     "refinement_run",
+    "render_table2",
     "resolve_human_harmony_root",
     "run_table",
     "sample_labels",
     "save_image",
     "score",
+    "score_table2_run",
     "seed_text",
     "setup",
     "size_note",
     "stage1_callable",
     "table1",
     "table1_spec",
+    "table2",
     "table3",
     "table3_spec",
     "table4",
@@ -181,5 +196,6 @@ __all__ = [
     "update_claims",
     "write_json",
     "write_measurements",
+    "write_per_image",
     "write_pixel_predictions",
 ]

@@ -2,7 +2,7 @@
 
 Each ``tableN_spec`` builds the table's spec (rows, seeds, datasets, claims, caption template) from
 its options; each ``tableN`` runs it through :func:`~harmonylib.experiments.runner.run_table`.
-Table 2 (the inverse model's augmented data) is :mod:`harmonylib.inverse_data`.
+Table 2 (the inverse model's augmented data) is :mod:`harmonylib.experiments.table2`.
 
 Inference sizes: Table 1, Table 3 and Table 4 "1024" use the *high* R_inf rung, Table 4 "512" and
 Table 5 the *low* one (:func:`~harmonylib.experiments.inference_sizes`). Table 1 "Ours" = Table 4

@@ -25,7 +25,7 @@ from harmonylib.experiments import trained
 from harmonylib.experiments.context import IHARMONY4, STEPS, Experiment, inference_sizes, short_hash
 from harmonylib.inference import InferenceSettings, is_complete, predict_split
 from harmonylib.io import atomic_save_image
-from harmonylib.paths import resolve
+from harmonylib.paths import relative_to_home, resolve
 
 CEILINGS = {"ceiling": "VAE ceiling", "ceiling++": "Harmony-VAE ceiling"}  # Arm method -> row name
 
@@ -58,7 +58,8 @@ class Arm:
         if self.method == "composite":
             return "composite"
         if self.method == "folder":
-            return "folder-" + short_hash(str(self.folder))[:8]
+            # the folder relative to the home: a rerun in another clone names the same per-image CSV
+            return "folder-" + short_hash(relative_to_home(resolve(self.folder)))[:8]
         parts = [self.method.replace("+", "p"), self.level]
         if self.method in ("diffharmony++", "ceiling++"):
             parts.append(self.variant)

@@ -56,9 +56,16 @@ def score(
     df = evaluate_predictions(samples, preds, exp.cfg.eval, cache=exp.cache, progress=exp.progress)
     # relative to the home: the committed CSV must not depend on where the clone lies
     df["predictions"] = relative_to_home(preds) if isinstance(preds, (str, os.PathLike)) else "<composites>"
-    with atomic_path(exp.per_image_dir / f"{per_image_slug(table, dataset, name, arm)}.csv") as tmp:
-        df.to_csv(tmp, index=False)
+    write_per_image(exp, df, per_image_slug(table, dataset, name, arm))
     return df
+
+
+def write_per_image(exp: Experiment, df: pd.DataFrame, stem: str) -> Path:
+    """``<out>/tables/per_image/<stem>.csv``: one run's per-image scores (written atomically)."""
+    path = exp.per_image_dir / f"{stem}.csv"
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+    return path
 
 
 def summarize(df: pd.DataFrame, by_bins: bool = False) -> pd.DataFrame:

@@ -1,8 +1,8 @@
 """Data made by the inverse model: Table 2's augmented training sets and the Human Harmony dataset.
 
 The two experiments of paper §4 that use the inverse harmonization model (real image + mask in,
-composite out), as steps that the notebooks ``05_table2`` and ``11_build_human_harmony`` call one
-by one. The building blocks live in :mod:`harmonylib.augment` (generation, γ-mixing, classifier
+composite out), as steps: :func:`harmonylib.experiments.table2` runs Table 2's (notebook
+``05_table2``), notebook ``11_build_human_harmony`` calls the Human Harmony build's. The building blocks live in :mod:`harmonylib.augment` (generation, γ-mixing, classifier
 selection), :mod:`harmonylib.human_harmony_build` (the Human Harmony stages that use the models)
 and :mod:`harmonylib.data.human_harmony` (the source reader); this package decides where things
 go, which models are used and how the runs are configured.
@@ -13,8 +13,10 @@ Table 2 (§5.3.2), per subset S in ``augment.table2_subsets`` (Hday2night, HFlic
 2. ⌈γ·N2/N1⌉ of them per pair (γ = 1) mixed into S's training list
    (steps 1-2: :mod:`~harmonylib.inverse_data.table2_data`);
 3. a *base* and an *augmented* DiffHarmony UNet trained on S alike (same steps and batch);
-4. each scored on S's original test split (steps 3-4: :mod:`~harmonylib.inverse_data.table2_runs`);
-5. the table, its caption, files and findings (:mod:`~harmonylib.inverse_data.table2_table`).
+4. each predicting S's original test split (steps 3-4: :mod:`~harmonylib.inverse_data.table2_runs`),
+   scored, averaged over seeds and recorded for the claims by the runner's functions
+   (:func:`harmonylib.experiments.table2`);
+5. the table's caption, files and findings (:mod:`~harmonylib.inverse_data.table2_table`).
 
 Human Harmony (§4.2, §5.1.2): the source release, the build's stages and the foreground-ratio
 statistics (:mod:`~harmonylib.inverse_data.human_harmony`).
@@ -59,19 +61,16 @@ from harmonylib.inverse_data.table2_data import (
 from harmonylib.inverse_data.table2_runs import (
     SETTINGS,
     Table2Run,
-    evaluate_table2,
+    predict_table2,
     runs_frame,
     table2_inference_settings,
     table2_pipeline,
     table2_run_config,
     table2_schedule,
     train_table2,
-    write_table2_claims,
 )
 from harmonylib.inverse_data.table2_table import (
     composite_scores,
-    measured_table2,
-    render_table2,
     table2_caption,
     table2_findings,
     table2_training_note,
@@ -91,17 +90,14 @@ __all__ = [
     "default_human_harmony_root",
     "describe_filter",
     "ensure_human_harmony",
-    "evaluate_table2",
-    "write_table2_claims",
     "generate_human_harmony_candidates",
     "generate_table2_data",
     "harmony_classifier",
     "imaterialist_source",
     "is_human_harmony_built",
     "mark_human_harmony_done",
-    "measured_table2",
+    "predict_table2",
     "read_fg_ratio_stats",
-    "render_table2",
     "results_root",
     "runs_frame",
     "table2_candidate_fidelity",

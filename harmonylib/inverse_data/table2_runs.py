@@ -1,4 +1,4 @@
-"""Table 2, steps 3-4: the base and augmented UNets of a subset, trained alike, then scored.
+"""Table 2, steps 3-4: the base and augmented UNets of a subset, trained alike, then predicting.
 
 Two DiffHarmony UNets are trained on subset S's training split only (``data.subsets = (S,)``):
 *base* on the original list, *augmented* on original + generated
@@ -20,7 +20,7 @@ Each model predicts S's original test split with :func:`table2_inference_setting
 (``augment.table2_inference_size``, squashed square, 5 steps, resized to 256), decoded with the
 plain VAE the UNet trained on (no Harmony-VAE, no refinement): §5.3.2 says optimal inference is
 not needed to see the effect of the data, so Table 2 uses the cheapest faithful setting. The
-authors' evaluator scores them (per-image CSVs kept).
+authors' evaluator scores them in :func:`harmonylib.experiments.table2` (per-image CSVs kept).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -38,7 +39,6 @@ from harmonylib.claim_rule import default_seeds
 from harmonylib.config import Config, with_seed
 from harmonylib.inverse_data.common import GEN_ROOT_NAME, _subset_samples, results_root
 from harmonylib.inverse_data.table2_data import AugmentedData
-from harmonylib.io import atomic_path
 from harmonylib.paths import resolve
 
 SETTINGS = ("base", "augmented")  # Table 2's columns
@@ -233,81 +233,41 @@ def table2_inference_settings(cfg: Config, run: Table2Run):
     )
 
 
-def evaluate_table2(
+def predict_table2(
     cfg: Config,
-    runs: Mapping[RunKey, Table2Run],
+    run: Table2Run,
     out_dir: str | os.PathLike | None = None,
     *,
     batch_size: int = 16,
     progress: bool = True,
-) -> pd.DataFrame:
-    """Step 4: predict each subset's original test split with its two models, score, keep CSVs.
+) -> tuple[list, Path]:
+    """Step 4's inference: one run's predictions of its subset's original test split.
+
+    Predicts only what is missing (``predict_split``: a cache folder keyed by the settings hash).
+    :func:`harmonylib.experiments.table2` scores them.
 
     Returns:
-        Per-image scores of every run (``evaluate_predictions`` columns plus ``setting``,
-        ``seed`` and ``run``), also written to ``tables/per_image/table2_<S>_<setting>_seed<n>.csv``.
+        The subset's test samples and the folder ``table2/predictions/<S>-<setting>-<hash>/``.
     """
     from harmonylib.data.builtin import ensure_dataset
-    from harmonylib.evaluation import GroundTruthCache, evaluate_predictions
     from harmonylib.inference import predict_split
 
-    root_out = results_root(cfg, out_dir)
-    main_root = ensure_dataset(cfg)
-    cache = GroundTruthCache(cache_dir=root_out / "cache")
-    frames = []
-    for (s, setting, seed), run in runs.items():
-        test = _subset_samples(main_root, "test", s)
-        settings = table2_inference_settings(cfg, run)
-        preds = root_out / "table2" / "predictions" / f"{s}-{setting}-{settings.hash()}"
-        predict_split(
-            table2_pipeline(run),
-            test,
-            preds,
-            settings,
-            batch_size=batch_size,
-            rank=0,
-            world_size=1,
-            progress=progress,
-        )
-        df = evaluate_predictions(test, preds, cfg.eval, cache=cache, progress=progress)
-        df.insert(0, "seed", seed)
-        df.insert(0, "setting", setting)
-        df.insert(0, "run", f"table2-{s}-{setting}-seed{seed}")
-        with atomic_path(root_out / "tables" / "per_image" / f"table2_{s}_{setting}_seed{seed}.csv") as tmp:
-            df.to_csv(tmp, index=False)
-        frames.append(df)
-    per_image = pd.concat(frames, ignore_index=True)
-    write_table2_claims(cfg, per_image, root_out)
-    return per_image
-
-
-def write_table2_claims(cfg: Config, per_image: pd.DataFrame, out_dir: str | os.PathLike):
-    """Claims 6a/6b's numbers: ``<out>/claims/table2.csv`` and its per-image values, then ``claims.md``.
-
-    One measurement per (subset, setting, training seed) (both UNets of a subset are trained with
-    each seed), arms ``<subset>/<setting>`` (``harmonylib.claims.ARMS``). The
-    bootstrap's cluster is each composite's source photo on the built-in data, else its real image.
-    """
-    from harmonylib import claims
-    from harmonylib.data.builtin import composite_photos, ensure_dataset
-    from harmonylib.evaluation import aggregate
-
-    main_root = ensure_dataset(cfg)
-    photos = composite_photos(main_root)
-    meas, pim = [], []
-    for (subset, setting, seed), g in per_image.groupby(["subset", "setting", "seed"], sort=False):
-        arm = f"{subset}/{setting}"
-        meas.append(
-            claims.measurements_from_summary(
-                aggregate(g), "table2", arm, int(seed), "training", subset=subset
-            )
-        )
-        clusters, kind = (
-            (photos, "source photo")
-            if photos is not None
-            else ({x.name: x.real_id for x in _subset_samples(main_root, "test", subset)}, "real image")
-        )
-        pim.append(claims.per_image_from_frame(g, "table2", arm, int(seed), "training", clusters, kind))
-    path = claims.write_measurements(out_dir, "table2", meas, pim)
-    claims.update_claims(out_dir)
-    return path
+    test = _subset_samples(ensure_dataset(cfg), "test", run.subset)
+    settings = table2_inference_settings(cfg, run)
+    preds = (
+        results_root(cfg, out_dir)
+        / "table2"
+        / "predictions"
+        / f"{run.subset}-{run.setting}-{settings.hash()}"
+    )
+    predict_split(
+        table2_pipeline(run),
+        test,
+        preds,
+        settings,
+        batch_size=batch_size,
+        rank=0,
+        world_size=1,
+        progress=progress,
+    )
+    return test, preds

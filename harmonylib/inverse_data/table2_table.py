@@ -1,4 +1,8 @@
-"""Table 2, the table: measured cells beside the paper's, its caption, files and findings."""
+"""Table 2, the table's parts: the composites' floor, its caption, files and findings.
+
+The cells themselves (the mean over training seeds of each seed's subset mean, beside the paper's)
+are made by :func:`harmonylib.experiments.table2` with the runner's functions.
+"""
 
 from __future__ import annotations
 
@@ -28,30 +32,6 @@ def composite_scores(cfg: Config, subsets: Iterable[str] | None = None) -> pd.Da
         df = evaluate_predictions(test, [t.composite for t in test], cfg.eval, progress=False)
         out.append(aggregate(df).query("subset == @s"))
     return pd.concat(out, ignore_index=True)
-
-
-def measured_table2(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Tidy measured cells (``subset``, ``setting``, ``metric``, ``value``) from per-image scores:
-    each cell is the mean over training seeds of the seed's subset mean (as Table 1's cells)."""
-    from harmonylib.evaluation import aggregate
-    from harmonylib.tables import measured_from_summary
-
-    if "seed" not in per_image.columns:  # a frame of one run's seed
-        per_image = per_image.assign(seed=0)
-    parts = []
-    for (setting, subset), g in per_image.groupby(["setting", "subset"], sort=False):
-        per_seed = pd.concat([aggregate(gs) for _, gs in g.groupby("seed", sort=True)], ignore_index=True)
-        per_seed = per_seed[per_seed["subset"] == subset]
-        summary = per_seed.groupby("subset", as_index=False)[["n", "mse", "psnr", "fmse"]].mean()
-        parts.append(measured_from_summary(summary, setting=setting))
-    return pd.concat(parts, ignore_index=True)
-
-
-def render_table2(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Table 2: measured beside reported (``tables.render_table(..., 2)``)."""
-    from harmonylib.tables import render_table
-
-    return render_table(measured_table2(per_image), 2)
 
 
 def table2_caption(cfg: Config, runs: Mapping[RunKey, Table2Run], data: AugmentedData) -> str:

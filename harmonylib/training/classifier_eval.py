@@ -34,7 +34,7 @@ def evaluate_classifier_run(cfg: Config, run_dir: str | os.PathLike, split: str 
     """
     from harmonylib.training.classifier_data import NormalizedInputClassifier, evaluate_classifier
     from harmonylib.training.recipes import harmony_dataset
-    from harmonylib.training.runs import TrainedRun, read_done, run_hash
+    from harmonylib.training.runs import TrainedRun, read_done, run_folder, run_hash
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
@@ -44,7 +44,7 @@ def evaluate_classifier_run(cfg: Config, run_dir: str | os.PathLike, split: str 
     if done["recipe"] != "classifier":
         raise ValueError(f"{run_dir}: a {done['recipe']!r} run, not a classifier run")
     expected = run_hash(cfg, "classifier")
-    if done["config_hash"] != expected:
+    if not run_folder(run_dir, expected).is_done():
         raise ValueError(
             f"{run_dir}: trained with config hash {done['config_hash']}, but this profile and these "
             f"overrides give {expected}; pass the --set values the run was trained with"

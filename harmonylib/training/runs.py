@@ -12,9 +12,12 @@ A run folder (``results/<profile>/runs/<run name>/`` by default) holds::
     test_metrics.json      classifier only: accuracy and ROC-AUC on the test split
     DONE                   written last: the config hash, status ("completed" or "diverged"), steps, final loss
 
-``ensure_trained(cfg, recipe)`` returns the run if its ``DONE`` holds the same hash; otherwise it
-trains, resuming from the newest checkpoint if the folder was started with the same config. A
-folder started with another config is renamed aside (never deleted) and training starts afresh.
+A run folder is a :class:`harmonylib.cache.CacheFolder` keyed by the run hash (:func:`run_folder`):
+``run.json`` is its key marker and ``DONE`` its done marker, both JSON records whose
+``config_hash`` holds the key. ``ensure_trained(cfg, recipe)`` returns the run if its ``DONE``
+holds the same hash; otherwise it trains, resuming from the newest checkpoint if the folder was
+started with the same config. A folder started with another config (the cache folder refuses it),
+or holding files but no ``run.json``, is renamed aside (never deleted) and training starts afresh.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from harmonylib.cache import CacheFolder, Marker
 from harmonylib.config import Config, config_hash, to_dict
 from harmonylib.io import atomic_write_json, atomic_write_text
 from harmonylib.paths import results_dir
@@ -89,6 +93,17 @@ def config_hash_of(d: dict[str, Any]) -> str:
 
 def default_run_dir(cfg: Config, recipe: str) -> Path:
     return results_dir(cfg.profile, "runs") / run_name(cfg, recipe)
+
+
+def run_folder(run_dir: str | os.PathLike, h: str) -> CacheFolder:
+    """The run folder as a cache folder keyed by the run hash ``h`` (``run.json``, then ``DONE``)."""
+    return CacheFolder(
+        Path(run_dir),
+        h,
+        done=Marker(DONE_FILE, "config_hash"),
+        key_marker=Marker(RUN_FILE, "config_hash"),
+        what="a training run",
+    )
 
 
 def read_done(run_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -207,16 +222,17 @@ def _prepare_folder(cfg: Config, recipe: str, run_dir: Path, h: str, stage1_key:
     """Main process: move a folder of another config aside; write config, run.json, provenance."""
     from harmonylib.provenance import provenance
 
-    info_path = run_dir / RUN_FILE
+    folder = run_folder(run_dir, h)
     if run_dir.exists() and any(run_dir.iterdir()):
-        old = json.loads(info_path.read_text()).get("config_hash") if info_path.is_file() else None
-        if old != h:
+        old = folder.key_marker.read(run_dir)  # None: files, but no run started them
+        if old is None or folder.foreign() is not None:
             aside = run_dir.with_name(f"{run_dir.name}.replaced-{old or 'unknown'}-{int(time.time())}")
             os.replace(run_dir, aside)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    atomic_write_json(
-        info_path,
+    folder.key_marker.write(  # rewritten on resume: the folder may have been renamed
+        run_dir,
+        h,
         {
             "recipe": recipe,
             "run_name": run_dir.name,
@@ -264,7 +280,7 @@ def _finish(cfg: Config, recipe: str, run_dir: Path, h: str, result: TrainResult
         "test_metrics": test_metrics,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    atomic_write_json(run_dir / DONE_FILE, done)
+    run_folder(run_dir, h).mark_done(done)
     return TrainedRun.from_done(run_dir, done)
 
 
@@ -322,9 +338,8 @@ def ensure_trained(
         raise ValueError("the refinement recipe needs stage1_key, a name for the frozen stage-1 model")
     h = run_hash(cfg, recipe, stage1_key)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg, recipe)
-    done = read_done(run_dir)
-    if done is not None and done.get("config_hash") == h:
-        return TrainedRun.from_done(run_dir, done)
+    if run_folder(run_dir, h).is_done():
+        return TrainedRun.from_done(run_dir, read_done(run_dir))
 
     state = PartialState(cpu=cpu)
     stage1_cache = None
