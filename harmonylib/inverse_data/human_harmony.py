@@ -28,7 +28,7 @@ from harmonylib import metrics
 from harmonylib.config import Config
 from harmonylib.inverse_data.common import _check_inverse, results_root
 from harmonylib.io import atomic_path, atomic_write_json
-from harmonylib.paths import resolve
+from harmonylib.paths import portable, relative_to_home, resolve
 
 HUMAN_HARMONY_DONE = "BUILD_DONE.json"
 FG_RATIO_STATS_FILE = "human_harmony_fg_ratio_stats.csv"
@@ -210,12 +210,21 @@ def read_fg_ratio_stats(root: str | os.PathLike) -> pd.DataFrame:
 
 
 def _build_key(cfg: Config, source: Path) -> dict[str, Any]:
-    return {"profile": cfg.profile, "seed": cfg.seed, "k": cfg.augment.human_harmony_k, "source": str(source)}
+    # the source relative to the home: a build copied to another clone is still recognised
+    return {
+        "profile": cfg.profile,
+        "seed": cfg.seed,
+        "k": cfg.augment.human_harmony_k,
+        "source": relative_to_home(source),
+    }
 
 
 def mark_human_harmony_done(cfg: Config, root: str | os.PathLike, source: Path, **record: Any) -> Path:
-    """Write ``BUILD_DONE.json`` (last): what the build used, so :func:`ensure_human_harmony` can reuse it."""
-    return _build_cache(cfg, root, source).mark_done(record)
+    """Write ``BUILD_DONE.json`` (last): what the build used, so :func:`ensure_human_harmony` can reuse it.
+
+    Paths in ``record`` are written relative to the home (:func:`harmonylib.paths.portable`).
+    """
+    return _build_cache(cfg, root, source).mark_done(portable(record))
 
 
 def is_human_harmony_built(cfg: Config, root: str | os.PathLike, source: Path) -> bool:
