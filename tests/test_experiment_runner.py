@@ -79,6 +79,61 @@ def test_a_folder_rows_csv_name_does_not_depend_on_where_the_clone_lies(tmp_path
     assert outside.label() == "folder-" + short_hash(str(tmp_path / "elsewhere"))[:8]
 
 
+def _weights_keys(tmp_path, monkeypatch, clone, unet_kind, vae_path, weights=b"w0", config_hash="c0", seed=0):
+    """(unet_key, vae_key) of an Experiment in the clone ``tmp_path / clone``, whose assembly reports a
+    UNet (an ``adopted`` folder, or a trained ``run``) and a base VAE (``vae_path`` a folder relative
+    to the home, as the paper profile writes it, or None: random init) as assemble_components does."""
+    import os
+
+    from harmonylib import assemble
+    from harmonylib.assemble_parts import _tree_stamp
+    from harmonylib.experiments import trained
+    from harmonylib.training.runs import TrainedRun
+
+    home = tmp_path / clone
+    monkeypatch.setenv("HARMONYLIB_HOME", str(home))
+    for folder in (home / "checkpoints" / "unet", home / "checkpoints" / "vae"):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.json").write_text("{}")
+        (folder / "diffusion_pytorch_model.safetensors").write_bytes(weights)
+        for f in folder.iterdir():  # a fresh checkout: new file times, the same bytes
+            os.utime(f, ns=(len(clone) * 10**18, len(clone) * 10**18))
+    if unet_kind == "adopted":
+        folder = home / "checkpoints" / "unet"
+        unet = {"kind": "adopted", "path": str(folder), "files": _tree_stamp(folder)}
+    else:
+        run = TrainedRun(
+            home / "results" / "smoke" / "runs" / "unet-forward", "unet", "completed", config_hash, 2, 0.5
+        )
+        unet = assemble._run_source(run)
+    vae = {"kind": "base", "path": vae_path, "arch": "tiny"}
+    asm = assemble.Assembly({}, {"unet": unet, "vae": vae})
+    monkeypatch.setattr(assemble, "assemble_components", lambda *a, **k: asm)
+    cfg = load_config("smoke", {"seed": seed})
+    exp = experiments.Experiment(cfg, home / "results" / "smoke", home / "data", [], None, False)
+    return trained.unet_key(exp), trained.vae_key(exp)
+
+
+@pytest.mark.parametrize("unet_kind", ["adopted", "run"])
+@pytest.mark.parametrize("vae_path", ["checkpoints/vae", None])
+def test_weights_keys_do_not_depend_on_where_the_clone_lies(tmp_path, monkeypatch, unet_kind, vae_path):
+    """unet_key and vae_key (in every prediction and ceiling folder's name) name the weights, not
+    the clone: the same in two homes (other paths, other file times), another for other weights."""
+
+    def keys(clone, **kw):
+        return _weights_keys(tmp_path, monkeypatch, clone, unet_kind, vae_path, **kw)
+
+    a, b = keys("a"), keys("bb")
+    assert a == b
+    if unet_kind == "adopted":  # other bytes in the adopted folder: another UNet key
+        assert keys("c", weights=b"w1")[0] != a[0]
+    else:  # a run trained from another config: another UNet key
+        assert keys("c", config_hash="c1")[0] != a[0]
+    # another base VAE: other bytes in its folder, or another init seed of a random one
+    other_vae = keys("d", weights=b"w1") if vae_path else keys("d", seed=1)
+    assert other_vae[1] != a[1]
+
+
 def test_spec_rejects_what_it_cannot_run():
     row = Row(("x",), "diffharmony")
     with pytest.raises(ValueError, match="cells 'rows'; allowed: subset, fg_bin, all"):

@@ -75,6 +75,42 @@ def test_run_configs_differ_only_in_the_generated_root(smoke_cfg, tmp_path):
     assert unet.init == "some/inpainting" and unet.adopt is None
 
 
+def test_augmented_run_hash_does_not_depend_on_where_the_clone_lies(smoke_cfg, tmp_path, monkeypatch):
+    """The generated root is stored relative to the home: the augmented run's hash is the same in
+    every clone, the path still resolves, and another generated root is another run."""
+    from harmonylib.paths import resolve
+    from harmonylib.training.runs import run_hash
+
+    def augmented(home, name="generated-x"):
+        monkeypatch.setenv("HARMONYLIB_HOME", str(home))
+        gen = home / "results" / "smoke" / "table2" / name
+        cfg = T.table2_run_config(smoke_cfg, "HFlickr", "augmented", steps=5, batch_size=3, gen_root=gen)
+        assert cfg.data.extra_roots == {"gen": f"results/smoke/table2/{name}"}
+        assert resolve(cfg.data.extra_roots["gen"]) == gen
+        return run_hash(cfg, "unet")
+
+    assert augmented(tmp_path / "a") == augmented(tmp_path / "b")
+    assert augmented(tmp_path / "b", "generated-y") != augmented(tmp_path / "b")
+
+
+def test_generated_root_name_does_not_depend_on_where_the_clone_lies(tmp_path, monkeypatch):
+    """The generated root's key holds the data root relative to the home: two clones generate into
+    folders of the same name (relative to their homes)."""
+    from harmonylib.data.builtin import build_builtin
+    from harmonylib.models.tiny import build_tiny_pipeline
+
+    names = []
+    for clone in ("a", "b"):
+        home = tmp_path / clone
+        monkeypatch.setenv("HARMONYLIB_HOME", str(home))
+        cfg = load_config("smoke", {"data.root": "data/smoke", "augment.table2_subsets": ["Hday2night"]})
+        build_builtin(cfg.data.builtin, home / "data" / "smoke")
+        inverse = build_tiny_pipeline(0, direction="inverse")
+        data = T.generate_table2_data(cfg, inverse, home / "results" / "smoke", progress=False)
+        names.append(data.gen_root.relative_to(home))
+    assert names[0] == names[1] and names[0].parent.as_posix() == "results/smoke/table2"
+
+
 def test_training_note_reads_the_config():
     """Table 2's caption states start weights, steps and seeds from the config, never hard-coded."""
     mini = T.table2_training_note(load_config("mini"))

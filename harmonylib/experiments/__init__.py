@@ -21,8 +21,9 @@ template) run by one :func:`run_table` (:mod:`.runner`), which
 Table 2 (the inverse model's augmented data) is :func:`table2` (:mod:`.table2`): its data and
 runs come from :mod:`harmonylib.inverse_data`, and it is scored, averaged, recorded for the claims
 and rendered with the runner's functions. Figure 2, one-composite harmonization and the
-qualitative grids are :mod:`.qualitative`; the Human Harmony root the notebooks use is
-:func:`resolve_human_harmony_root` (the build itself is :mod:`harmonylib.inverse_data`).
+qualitative grids are :mod:`.qualitative`. The Human Harmony dataset is built by
+:func:`human_harmony_dataset` (notebook 11; its stages are :mod:`harmonylib.inverse_data`'s), and
+the root the other notebooks use is :func:`resolve_human_harmony_root`.
 
 Inference settings (paper §5.2, §5.3.3, §5.4; one place, :func:`inference_settings`):
 
@@ -65,6 +66,8 @@ from harmonylib.experiments.context import (
 )
 from harmonylib.experiments.helpers import finite, save_image, write_json
 from harmonylib.experiments.human_harmony import (
+    HumanHarmonyResult,
+    human_harmony_dataset,
     human_harmony_mask_sources,
     human_harmony_samples,
     resolve_human_harmony_root,
@@ -143,6 +146,7 @@ __all__ = [
     "DivergedRun",
     "Experiment",
     "ExperimentSpec",
+    "HumanHarmonyResult",
     "Row",
     "Table2Result",
     "TableResult",
@@ -159,6 +163,7 @@ __all__ = [
     "grid_title",
     "harmonize",
     "harmony_vae_run",
+    "human_harmony_dataset",
     "human_harmony_mask_sources",
     "human_harmony_samples",
     "inference_settings",

@@ -8,6 +8,7 @@ base seed (:func:`run_dir`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,19 +56,55 @@ def base_components(exp: Experiment) -> dict[str, Any]:
             exp.cfg, "forward", harmony_vae=False, out_dir=exp.out, progress=exp.progress
         )
         exp._components = asm.components
-        exp._unet_key = short_hash(asm.sources.get("unet"))
-        exp._vae_key = short_hash(asm.sources.get("vae"))
+        exp._unet_key = short_hash(weights_identity(exp.cfg, asm.sources["unet"]))
+        exp._vae_key = short_hash(weights_identity(exp.cfg, asm.sources["vae"]))
     return exp._components
 
 
+def weights_identity(cfg: Config, source: Mapping[str, Any]) -> dict[str, Any]:
+    """What identifies the weights of one assembled component, with nothing of the clone in it.
+
+    ``source`` is a record of ``assemble_components(...).sources``. Its paths and file times
+    change with the clone (a fresh checkout stamps new mtimes), not with the weights, so they are
+    left out: a trained run is named by its run hash (its weights follow from that config), a
+    folder (adopted, or given) by the SHA-256 of its files, the base VAE by its folder's SHA-256,
+    or, randomly initialised (smoke), by its architecture and init seed. Hashing a folder reads
+    it once per experiment (the paper's 3.4 GB UNet: a few seconds).
+    """
+    from harmonylib.paths import resolve
+    from harmonylib.provenance import sha256_tree
+
+    kind = source["kind"]
+    if kind == "run":  # weights/ema, or weights/live for a run without EMA
+        weights = Path(source["weights"]).name
+        return {
+            "kind": kind,
+            "config_hash": source["config_hash"],
+            "steps": source["steps"],
+            "weights": weights,
+        }
+    if kind in ("adopted", "folder"):
+        return {"kind": kind, "sha256": sha256_tree(source["path"])}
+    if kind == "base":
+        if source["path"] is not None:
+            return {"kind": kind, "arch": source["arch"], "sha256": sha256_tree(resolve(source["path"]))}
+        from harmonylib.training.base_models import _init_seed
+
+        # a random VAE: the recipes' own init seed (assemble_parts.base_vae) names its weights
+        return {"kind": kind, "arch": source["arch"], "init_seed": _init_seed(cfg, "unet", "vae")}
+    raise ValueError(f"unknown component source kind {kind!r}: {dict(source)}")
+
+
 def unet_key(exp: Experiment) -> str:
-    """A short hash of where the forward UNet came from (part of every prediction folder's key)."""
+    """A short hash of the forward UNet's weights (:func:`weights_identity`; part of every
+    prediction folder's key): the same in every clone, another for other weights."""
     base_components(exp)
     return str(exp._unet_key)
 
 
 def vae_key(exp: Experiment) -> str:
-    """A short hash of where the base VAE came from (part of every ceiling folder's key)."""
+    """A short hash of the base VAE's weights (:func:`weights_identity`; part of every ceiling
+    folder's key): the same in every clone, another for other weights."""
     base_components(exp)
     return str(exp._vae_key)
 

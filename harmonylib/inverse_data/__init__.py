@@ -2,10 +2,11 @@
 
 The two experiments of paper §4 that use the inverse harmonization model (real image + mask in,
 composite out), as steps: :func:`harmonylib.experiments.table2` runs Table 2's (notebook
-``05_table2``), notebook ``11_build_human_harmony`` calls the Human Harmony build's. The building blocks live in :mod:`harmonylib.augment` (generation, γ-mixing, classifier
-selection), :mod:`harmonylib.human_harmony_build` (the Human Harmony stages that use the models)
-and :mod:`harmonylib.data.human_harmony` (the source reader); this package decides where things
-go, which models are used and how the runs are configured.
+``05_table2``), :func:`harmonylib.experiments.human_harmony_dataset` the Human Harmony build's
+(notebook ``11_build_human_harmony``). The building blocks live in :mod:`harmonylib.augment`
+(generation, γ-mixing, classifier selection), :mod:`harmonylib.human_harmony_build` (the Human
+Harmony stages that use the models) and :mod:`harmonylib.data.human_harmony` (the source reader);
+this package decides where things go, which models are used and how the runs are configured.
 
 Table 2 (§5.3.2), per subset S in ``augment.table2_subsets`` (Hday2night, HFlickr):
 
@@ -18,8 +19,9 @@ Table 2 (§5.3.2), per subset S in ``augment.table2_subsets`` (Hday2night, HFlic
    (:func:`harmonylib.experiments.table2`);
 5. the table's caption, files and findings (:mod:`~harmonylib.inverse_data.table2_table`).
 
-Human Harmony (§4.2, §5.1.2): the source release, the build's stages and the foreground-ratio
-statistics (:mod:`~harmonylib.inverse_data.human_harmony`).
+Human Harmony (§4.2, §5.1.2): the source release, the build's stages (in order:
+:func:`build_human_harmony`) and the foreground-ratio statistics
+(:mod:`~harmonylib.inverse_data.human_harmony`).
 
 Every public name is importable from ``harmonylib.inverse_data``.
 
@@ -40,6 +42,8 @@ from harmonylib.inverse_data.human_harmony import (
     FG_RATIO_STATS_FILE,
     FG_RATIOS_FILE,
     HUMAN_HARMONY_DONE,
+    HumanHarmonyBuild,
+    build_human_harmony,
     default_human_harmony_root,
     describe_filter,
     ensure_human_harmony,
@@ -84,8 +88,10 @@ __all__ = [
     "HUMAN_HARMONY_DONE",
     "SETTINGS",
     "AugmentedData",
+    "HumanHarmonyBuild",
     "SubsetMix",
     "Table2Run",
+    "build_human_harmony",
     "composite_scores",
     "default_human_harmony_root",
     "describe_filter",

@@ -4,9 +4,10 @@
 release's format for smoke/mini), then the builder's stages prepare → generate (inverse pipeline,
 K = ``augment.human_harmony_k``, :func:`generate_human_harmony_candidates`) → select (harmony
 classifier, ``ensure_trained(cfg, "classifier")``, :func:`harmony_classifier`), then
-:func:`write_fg_ratio_stats`. The result lies at :func:`default_human_harmony_root`
-(``<results>/data/HumanHarmony``), an iHarmony4-layout root that ``read_split`` reads unchanged;
-:func:`ensure_human_harmony` builds it once for other notebooks.
+:func:`write_fg_ratio_stats`; :func:`build_human_harmony` runs them in that order and marks the root
+done. The result lies at :func:`default_human_harmony_root` (``<results>/data/HumanHarmony``), an
+iHarmony4-layout root that ``read_split`` reads unchanged; :func:`ensure_human_harmony` builds it
+once for other notebooks, :func:`harmonylib.experiments.human_harmony_dataset` for notebook 11.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from harmonylib import metrics
 from harmonylib.config import Config
 from harmonylib.inverse_data.common import _check_inverse, results_root
 from harmonylib.io import atomic_path, atomic_write_json
-from harmonylib.paths import resolve
+from harmonylib.paths import portable, relative_to_home, resolve
 
 HUMAN_HARMONY_DONE = "BUILD_DONE.json"
 FG_RATIO_STATS_FILE = "human_harmony_fg_ratio_stats.csv"
@@ -208,12 +210,21 @@ def read_fg_ratio_stats(root: str | os.PathLike) -> pd.DataFrame:
 
 
 def _build_key(cfg: Config, source: Path) -> dict[str, Any]:
-    return {"profile": cfg.profile, "seed": cfg.seed, "k": cfg.augment.human_harmony_k, "source": str(source)}
+    # the source relative to the home: a build copied to another clone is still recognised
+    return {
+        "profile": cfg.profile,
+        "seed": cfg.seed,
+        "k": cfg.augment.human_harmony_k,
+        "source": relative_to_home(source),
+    }
 
 
 def mark_human_harmony_done(cfg: Config, root: str | os.PathLike, source: Path, **record: Any) -> Path:
-    """Write ``BUILD_DONE.json`` (last): what the build used, so :func:`ensure_human_harmony` can reuse it."""
-    return _build_cache(cfg, root, source).mark_done(record)
+    """Write ``BUILD_DONE.json`` (last): what the build used, so :func:`ensure_human_harmony` can reuse it.
+
+    Paths in ``record`` are written relative to the home (:func:`harmonylib.paths.portable`).
+    """
+    return _build_cache(cfg, root, source).mark_done(portable(record))
 
 
 def is_human_harmony_built(cfg: Config, root: str | os.PathLike, source: Path) -> bool:
@@ -233,6 +244,68 @@ def _build_cache(cfg: Config, root: str | os.PathLike, source: Path):
                        what="a Human Harmony build")  # fmt: skip
 
 
+@dataclass
+class HumanHarmonyBuild:
+    """What :func:`build_human_harmony` made and used, stage by stage.
+
+    Attributes:
+        root: the built root (:func:`default_human_harmony_root`).
+        source: the release it was built from (:func:`imaterialist_source`).
+        prepared: stage 1's summary (``prepare_human_harmony``: filter, split; :func:`describe_filter`).
+        generation: stage 2's record (:func:`generate_human_harmony_candidates`).
+        classifier_run: the harmony classifier's ``TrainedRun`` (stage 3).
+        selection: stage 3's record (``select_human_harmony``; its ``"selection"`` sums it up).
+        stats_files: the foreground-ratio files (:func:`write_fg_ratio_stats`).
+    """
+
+    root: Path
+    source: Path
+    prepared: dict[str, Any]
+    generation: dict[str, Any]
+    classifier_run: Any
+    selection: dict[str, Any]
+    stats_files: dict[str, Path]
+
+
+def build_human_harmony(
+    cfg: Config,
+    out_dir: str | os.PathLike | None = None,
+    imaterialist_root: str | os.PathLike | None = None,
+    *,
+    progress: bool = False,
+) -> HumanHarmonyBuild:
+    """Every stage of the build, in order, then ``BUILD_DONE.json``; each stage resumes its own work.
+
+    Prepare (product-only filter, masks, split) -> K candidates per pair with the inverse pipeline
+    (its runs trained if missing) -> per mask the candidate the harmony classifier finds most
+    unharmonious (trained if missing) -> the foreground-ratio statistics.
+
+    Args:
+        cfg: the resolved config.
+        out_dir: the results root (default ``results/<profile>``).
+        imaterialist_root: the real release (needed on real-data profiles).
+        progress: progress bars.
+    """
+    from harmonylib.assemble import assemble_pipeline
+    from harmonylib.data.human_harmony import prepare_human_harmony
+    from harmonylib.human_harmony_build import select_human_harmony
+
+    source = imaterialist_source(cfg, out_dir, imaterialist_root)
+    root = default_human_harmony_root(cfg, out_dir)
+    prepared = prepare_human_harmony(source, root, seed=cfg.seed, progress=progress)
+    inverse = assemble_pipeline(cfg, "inverse", harmony_vae=True, out_dir=out_dir, progress=progress)
+    generation = generate_human_harmony_candidates(cfg, root, inverse, progress=progress)
+    classifier, clf_run = harmony_classifier(cfg, out_dir, progress=progress)
+    selection = select_human_harmony(root, classifier, progress=progress)
+    stats_files = write_fg_ratio_stats(root)
+    mark_human_harmony_done(
+        cfg, root, source, n_kept=prepared["n_kept"], selection=selection["selection"], generation=generation,
+        classifier={"run_dir": str(clf_run.run_dir), "config_hash": clf_run.config_hash},
+        inverse=getattr(inverse, "assembly_sources", {}),
+    )  # fmt: skip
+    return HumanHarmonyBuild(root, source, prepared, generation, clf_run, selection, stats_files)
+
+
 def ensure_human_harmony(
     cfg: Config,
     out_dir: str | os.PathLike | None = None,
@@ -240,7 +313,7 @@ def ensure_human_harmony(
     *,
     progress: bool = False,
 ) -> Path:
-    """The Human Harmony root of ``cfg``, built first when absent (notebook 11's steps in one call).
+    """The Human Harmony root of ``cfg``, built first (:func:`build_human_harmony`) when it is not.
 
     Args:
         cfg: the resolved config.
@@ -251,23 +324,8 @@ def ensure_human_harmony(
     Returns:
         :func:`default_human_harmony_root`; ``read_split(it, "train" | "test")`` reads it.
     """
-    from harmonylib.assemble import assemble_pipeline
-    from harmonylib.data.human_harmony import prepare_human_harmony
-    from harmonylib.human_harmony_build import select_human_harmony
-
     source = imaterialist_source(cfg, out_dir, imaterialist_root)
     root = default_human_harmony_root(cfg, out_dir)
     if is_human_harmony_built(cfg, root, source):
         return root
-    summary = prepare_human_harmony(source, root, seed=cfg.seed, progress=progress)
-    inverse = assemble_pipeline(cfg, "inverse", harmony_vae=True, out_dir=out_dir, progress=progress)
-    gen = generate_human_harmony_candidates(cfg, root, inverse, progress=progress)
-    classifier, clf_run = harmony_classifier(cfg, out_dir, progress=progress)
-    selected = select_human_harmony(root, classifier, progress=progress)
-    write_fg_ratio_stats(root)
-    mark_human_harmony_done(
-        cfg, root, source, n_kept=summary["n_kept"], selection=selected["selection"], generation=gen,
-        classifier={"run_dir": str(clf_run.run_dir), "config_hash": clf_run.config_hash},
-        inverse=getattr(inverse, "assembly_sources", {}),
-    )  # fmt: skip
-    return root
+    return build_human_harmony(cfg, out_dir, imaterialist_root, progress=progress).root

@@ -25,6 +25,7 @@ import torch
 
 from harmonylib.config import Config
 from harmonylib.inverse_data.common import GEN_ROOT_NAME, _check_inverse, _key, _subset_samples, results_root
+from harmonylib.paths import relative_to_home
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def generate_table2_data(
             "gamma": a.gamma,  # the mixed list lives in the same root: a new γ must change the path
             "seed": cfg.seed,
             "steps": a.generation_steps,
-            "main_root": str(main_root),
+            "main_root": relative_to_home(main_root),  # the same generated folder in every clone
         }
     )
     gen_root = results_root(cfg, out_dir) / "table2" / f"generated-{key}"

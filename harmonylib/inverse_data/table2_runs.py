@@ -39,7 +39,7 @@ from harmonylib.claim_rule import default_seeds
 from harmonylib.config import Config, with_seed
 from harmonylib.inverse_data.common import GEN_ROOT_NAME, _subset_samples, results_root
 from harmonylib.inverse_data.table2_data import AugmentedData
-from harmonylib.paths import resolve
+from harmonylib.paths import relative_to_home, resolve
 
 SETTINGS = ("base", "augmented")  # Table 2's columns
 
@@ -91,7 +91,8 @@ def table2_run_config(
         raise ValueError("the augmented run needs gen_root (generate_table2_data(...).gen_root)")
     extra = dict(cfg.data.extra_roots)
     if setting == "augmented":
-        extra[GEN_ROOT_NAME] = str(resolve(gen_root))
+        # relative to the home (``resolve`` reads it back): the run hash is the same in every clone
+        extra[GEN_ROOT_NAME] = relative_to_home(resolve(gen_root))
     data = dataclasses.replace(cfg.data, subsets=(subset,), extra_roots=extra)
     rc = cfg.train.unet
     loop = dataclasses.replace(rc.loop, max_steps=int(steps), batch_size=int(batch_size))
