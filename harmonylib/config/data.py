@@ -27,6 +27,9 @@ class BuiltinDataConfig:
     photo_set: Literal["packages", "vendored"] = "packages"
     max_composites_per_mask: int = 5  # iHarmony4 shares a mask among x_1_1 ... x_1_5
     jpeg_quality: int = 95  # composites and reals are JPEG, as in iHarmony4
+    # Share of one-mask TRAIN reals whose foreground is a vendored photographic stamp pasted on the
+    # scene crop (data.builtin.stamps): more distinct foreground objects; 0 keeps every byte.
+    stamp_foregrounds: float = 0.0
     seed: int = 0
 
 

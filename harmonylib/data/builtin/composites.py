@@ -18,6 +18,7 @@ from harmonylib.config import BuiltinDataConfig
 from harmonylib.data import recolor as rc
 from harmonylib.data.builtin.masks import make_mask
 from harmonylib.data.builtin.plan import _RealPlan
+from harmonylib.data.builtin.stamps import paste_stamp
 from harmonylib.reproducibility import numpy_rng
 
 ASPECTS = (1.0, 4 / 3, 3 / 4)  # width / height
@@ -99,6 +100,16 @@ def _build_real(
     photo_name, photo = split_photos[pi]
     real_img = _random_crop(photo, cfg.image_size, rng, Image.LANCZOS)
     real_u8 = np.asarray(real_img)
+    # A train real with one mask may instead hold a pasted stamp as its foreground (stamps.py);
+    # its own stream, so no other real, mask or composite moves.
+    stamped = None
+    if plan.split == "train" and cfg.stamp_foregrounds > 0 and len(plan.masks) == 1:
+        srng = numpy_rng(cfg.seed, "builtin-stamp", plan.split, plan.subset, plan.index)
+        if srng.random() < cfg.stamp_foregrounds:
+            stamped = paste_stamp(real_u8.astype(np.float64) / 255.0, plan.masks[0].bin, srng)
+    if stamped is not None:
+        real_u8 = np.clip(np.round(stamped[0] * 255.0), 0, 255).astype(np.uint8)
+        real_img = Image.fromarray(real_u8, "RGB")
     real = real_u8.astype(np.float64) / 255.0
     sub = out / plan.subset
     real_img.save(sub / "real_images" / f"{plan.real_id}.jpg", quality=cfg.jpeg_quality)
@@ -107,7 +118,10 @@ def _build_real(
     records = []
     for mplan in plan.masks:
         mrng = numpy_rng(cfg.seed, "builtin-mask", plan.split, plan.subset, plan.index, mplan.mask_label)
-        mask, mask_method, ratio = make_mask(real_u8, mplan.bin, mrng)
+        if stamped is not None:
+            _, mask, mask_method, ratio = stamped
+        else:
+            mask, mask_method, ratio = make_mask(real_u8, mplan.bin, mrng)
         mask_stem = f"{plan.real_id}_{mplan.mask_label}"
         Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), "L").save(sub / "masks" / f"{mask_stem}.png")
         # different methods for the composites of one mask while there are enough
