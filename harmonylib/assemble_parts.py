@@ -15,6 +15,7 @@ import torch
 
 from harmonylib.config import Config
 from harmonylib.paths import resolve, results_dir
+from harmonylib.training.base_models import adopted_unet_dir, unet_prompt_embeds  # noqa: F401  (re-exported)
 
 DIRECTIONS = ("forward", "inverse")
 
@@ -66,54 +67,6 @@ def base_vae(cfg: Config, recipe: str):
 
     rc = getattr(cfg.train, recipe)
     return load_base_vae(rc.vae, rc.vae_arch, _init_seed(cfg, recipe, "vae"), f"train.{recipe}.vae")
-
-
-def unet_prompt_embeds(cfg: Config) -> torch.Tensor:
-    """The (1, 77, C) empty-prompt embedding the ``unet`` recipe trains with (as ``build_unet_spec``)."""
-    from harmonylib.training.base_models import _init_seed
-
-    rc = cfg.train.unet
-    if rc.init is not None:
-        from harmonylib.training.base_models import load_prompt_embeds, prompt_folder
-
-        # a bare UNet folder (weights/mini/inpainting_unet) takes its parent's embedding
-        return load_prompt_embeds(prompt_folder(resolve(rc.init)))
-    if rc.arch == "mini":
-        from harmonylib.training.base_models import mini_empty_prompt_embedding
-
-        return mini_empty_prompt_embedding(_init_seed(cfg, "unet", "prompt"))
-    if rc.arch == "tiny":
-        from harmonylib.models.tiny import tiny_empty_prompt_embedding
-
-        return tiny_empty_prompt_embedding(_init_seed(cfg, "unet", "unet")).embeds.detach()
-    from harmonylib.models.unet import SD15_INPAINT_UNET_CONFIG
-
-    # no text encoder: a null condition
-    return torch.zeros(1, 77, SD15_INPAINT_UNET_CONFIG["cross_attention_dim"])
-
-
-def adopted_unet_dir(cfg: Config) -> Path | None:
-    """The released forward UNet that the profile adopts (``train.unet.adopt``), or None.
-
-    The paper adopts DiffHarmony's released UNet as it is (§5.2); the mini profile adopts its own
-    released one (``harmonylib/weights/mini/unet``). ``train.unet.init`` (SD-inpainting or its mini
-    stand-in) is a starting point to train from, never a harmonization UNet.
-
-    Raises:
-        FileNotFoundError: ``adopt`` names a folder without a UNet ``config.json``.
-    """
-    adopt = cfg.train.unet.adopt
-    if adopt is None:
-        return None
-    p = resolve(adopt).resolve()
-    folder = p / "unet" if (p / "unet" / "config.json").is_file() else p
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(
-            f"train.unet.adopt = {adopt!r}: {folder} holds no UNet config.json. Put the released UNet "
-            "there (the authors' bundle: docs/paper_checkpoints.md), or train the forward UNet from "
-            "train.unet.init instead with --set train.unet.adopt=null"
-        )
-    return folder
 
 
 def _tree_stamp(folder: Path) -> list:

@@ -154,6 +154,10 @@ class HarmonyVAETrainConfig:
     variant: Literal["ecd_zero", "ec_zero", "ecd_random", "ec_random"] = "ecd_zero"
     mask_conv_init: Literal["zero", "default"] = "zero"  # paper §3.2 (code: "default"); *_zero only
     sample_posterior: bool = True  # code default (both posteriors sampled)
+    # The decoder's latent input while training: "real" = a sample of E(I_hat) (paper Eq. 2);
+    # "denoised" = z'_0, the adopted forward UNet's sample for the composite, which the paper calls
+    # the strictly correct input (§3.2; training.denoised_latents). Forward only.
+    latent: Literal["real", "denoised"] = "real"
     resolution: int = 256  # paper §5.2
     resize: ResizeName = "center_crop"  # code default (IhdDatasetWithSDXLMetadata)
     vae: str | None = "checkpoints/sd-vae-ft-mse"  # the SD VAE it starts from (§3.2)

@@ -98,3 +98,45 @@ def build_base_unet(arch: str, seed: int):
         return build_tiny_unet(seed)
     torch.manual_seed(seed)
     return build_unet(MINI_UNET_CONFIG)
+
+
+def unet_prompt_embeds(cfg: Config) -> torch.Tensor:
+    """The (1, 77, C) empty-prompt embedding the ``unet`` recipe trains with (as ``build_unet_spec``)."""
+    rc = cfg.train.unet
+    if rc.init is not None:
+        # a bare UNet folder (weights/mini/inpainting_unet) takes its parent's embedding
+        return load_prompt_embeds(prompt_folder(resolve(rc.init)))
+    if rc.arch == "mini":
+        return mini_empty_prompt_embedding(_init_seed(cfg, "unet", "prompt"))
+    if rc.arch == "tiny":
+        from harmonylib.models.tiny import tiny_empty_prompt_embedding
+
+        return tiny_empty_prompt_embedding(_init_seed(cfg, "unet", "unet")).embeds.detach()
+    from harmonylib.models.unet import SD15_INPAINT_UNET_CONFIG
+
+    # no text encoder: a null condition
+    return torch.zeros(1, 77, SD15_INPAINT_UNET_CONFIG["cross_attention_dim"])
+
+
+def adopted_unet_dir(cfg: Config) -> Path | None:
+    """The released forward UNet that the profile adopts (``train.unet.adopt``), or None.
+
+    The paper adopts DiffHarmony's released UNet as it is (§5.2); the mini profile adopts its own
+    released one (``harmonylib/weights/mini/unet``). ``train.unet.init`` (SD-inpainting or its mini
+    stand-in) is a starting point to train from, never a harmonization UNet.
+
+    Raises:
+        FileNotFoundError: ``adopt`` names a folder without a UNet ``config.json``.
+    """
+    adopt = cfg.train.unet.adopt
+    if adopt is None:
+        return None
+    p = resolve(adopt).resolve()
+    folder = p / "unet" if (p / "unet" / "config.json").is_file() else p
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"train.unet.adopt = {adopt!r}: {folder} holds no UNet config.json. Put the released UNet "
+            "there (the authors' bundle: docs/paper_checkpoints.md), or train the forward UNet from "
+            "train.unet.init instead with --set train.unet.adopt=null"
+        )
+    return folder

@@ -160,7 +160,8 @@ def harmony_vae_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Reconstruct the target from its own latent, conditioned on (condition image, mask).
 
-    Eq. 2: ``L = || I_hat - D(E(I_hat), E_c(I, M)) ||^2`` (forward). Inverse (§4.1): target =
+    Eq. 2: ``L = || I_hat - D(E(I_hat), E_c(I, M)) ||^2`` (forward); with ``batch["latent"]``
+    (``latent: denoised``) the decoder's input is that ``z'_0`` instead of ``E(I_hat)``. Inverse (§4.1): target =
     composite, condition = (real, mask). ``E(I_hat)`` is a posterior sample as in the authors'
     code (both posteriors sampled). ``loss="l2"`` is the paper's, ``"l1"`` the authors' code.
 
@@ -175,7 +176,13 @@ def harmony_vae_loss(
     _check_choice("loss", loss, VAE_LOSSES)
     target, cond_img = target_and_condition(batch, direction)
     cond = torch.cat([cond_img, batch["mask"]], dim=1)  # (B, 4, H, W)
-    recon = vae(target, cond=cond, sample_posterior=sample_posterior, generator=generator).sample
+    if "latent" in batch:  # latent: denoised -- D(z'_0, E_c(I, M)), z'_0 (B, 4, h, w) unscaled
+        model = vae.module if hasattr(vae, "module") else vae  # unwrap DDP for decode_with_cond
+        recon = model.decode_with_cond(
+            batch["latent"], cond, generator=generator, sample_posterior=sample_posterior
+        ).sample
+    else:
+        recon = vae(target, cond=cond, sample_posterior=sample_posterior, generator=generator).sample
     mse = F.mse_loss(recon.float(), target.float())
     l1 = F.l1_loss(recon.float(), target.float())
     return (mse if loss == "l2" else l1), {"mse": float(mse.detach()), "l1": float(l1.detach())}

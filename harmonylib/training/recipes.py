@@ -144,8 +144,9 @@ def build_harmony_vae_model(cfg: Config):
     return hvae
 
 
-def build_harmony_vae_spec(cfg: Config) -> TrainSpec:
-    """The Harmony-VAE recipe (``cfg.train.harmony_vae``)."""
+def build_harmony_vae_spec(cfg: Config, latent_cache_root: str | Path | None = None) -> TrainSpec:
+    """The Harmony-VAE recipe (``cfg.train.harmony_vae``); ``latent: denoised`` fills (or reuses)
+    the ``z'_0`` cache under ``latent_cache_root`` first (:mod:`harmonylib.training.denoised_latents`)."""
     rc = cfg.train.harmony_vae
     objective = functools.partial(
         objectives.harmony_vae_loss,
@@ -153,7 +154,16 @@ def build_harmony_vae_spec(cfg: Config) -> TrainSpec:
         loss=rc.loss,
         sample_posterior=rc.sample_posterior,
     )
-    return TrainSpec(build_harmony_vae_model(cfg), objective, harmony_dataset(cfg, rc.resolution, rc.resize))
+    dataset = harmony_dataset(cfg, rc.resolution, rc.resize)
+    if rc.latent == "denoised":
+        from harmonylib.training.denoised_latents import DenoisedLatentDataset, build_denoised_cache
+
+        if latent_cache_root is None:
+            raise ValueError(
+                "train.harmony_vae.latent = 'denoised' needs latent_cache_root (where z'_0 is cached)"
+            )
+        dataset = DenoisedLatentDataset(dataset, build_denoised_cache(cfg, dataset, latent_cache_root))
+    return TrainSpec(build_harmony_vae_model(cfg), objective, dataset)
 
 
 # ---- 3. Refinement -------------------------------------------------------------------------------
@@ -294,7 +304,8 @@ def build_spec(
         cfg: the resolved config.
         recipe: one of :data:`RECIPES`.
         stage1_cache: the stage-1 cache folder (``refinement`` only).
-        latent_cache_root: where the latent cache folder goes (``inpainting`` only).
+        latent_cache_root: where the latent cache folder goes (``inpainting``; ``harmony_vae`` with
+            ``latent: denoised``).
     """
     check_recipe(recipe)
     if recipe == "inpainting":
@@ -304,7 +315,7 @@ def build_spec(
     if recipe == "unet":
         return build_unet_spec(cfg)
     if recipe == "harmony_vae":
-        return build_harmony_vae_spec(cfg)
+        return build_harmony_vae_spec(cfg, latent_cache_root)
     if recipe == "classifier":
         return build_classifier_spec(cfg)
     if recipe == "autoencoder":

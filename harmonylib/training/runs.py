@@ -15,13 +15,14 @@ A run folder (``results/<profile>/runs/<run name>/`` by default) holds::
 A run folder is a :class:`harmonylib.cache.CacheFolder` keyed by the run hash (:func:`run_folder`):
 ``run.json`` is its key marker and ``DONE`` its done marker, both JSON records whose
 ``config_hash`` holds the key. ``ensure_trained(cfg, recipe)`` returns the run if its ``DONE``
-holds the same hash; otherwise it trains, resuming from the newest checkpoint if the folder was
-started with the same config. A folder started with another config (the cache folder refuses it),
-or holding files but no ``run.json``, is renamed aside (never deleted) and training starts afresh.
+holds the same hash; otherwise it trains, resuming from the newest checkpoint of the same config.
+A folder of another config (the cache folder refuses it), or with files but no ``run.json``, is
+renamed aside (never deleted) and training starts afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -37,6 +38,7 @@ from harmonylib.cache import CacheFolder, Marker
 from harmonylib.config import Config, config_hash, to_dict
 from harmonylib.io import atomic_write_json, atomic_write_text
 from harmonylib.paths import results_dir
+from harmonylib.training.denoised_latents import denoiser_identity
 from harmonylib.training.loop import CHECKPOINTS_DIR, METRICS_FILE, WEIGHTS_DIR, TrainResult, train_loop
 from harmonylib.training.recipes import build_spec, check_recipe, recipe_section
 
@@ -78,6 +80,8 @@ def run_config(cfg: Config, recipe: str, stage1_key: str | None = None) -> dict[
     }
     if recipe == "refinement":
         out["stage1_key"] = stage1_key
+    if recipe == "harmony_vae" and cfg.train.harmony_vae.latent == "denoised":
+        out["denoiser"] = denoiser_identity(cfg)  # the adopted UNet's weights decide z'_0
     return out
 
 
@@ -86,8 +90,6 @@ def run_hash(cfg: Config, recipe: str, stage1_key: str | None = None) -> str:
 
 
 def config_hash_of(d: dict[str, Any]) -> str:
-    import hashlib
-
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
