@@ -47,10 +47,14 @@ def pipeline_dir(
 
 
 def with_direction(cfg: Config, recipe: str, direction: str) -> Config:
-    """``cfg`` with ``train.<recipe>.direction`` set (the run name and hash follow it)."""
+    """``cfg`` with ``train.<recipe>.direction`` set (the run name and hash follow it); an inverse
+    Harmony-VAE always trains on the latent of its target (``latent: real``)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
     section = dataclasses.replace(getattr(cfg.train, recipe), direction=direction)
+    if recipe == "harmony_vae" and direction == "inverse":
+        # z'_0 comes from the forward UNet: the inverse Harmony-VAE keeps Eq. 2's latent (§4.1)
+        section = dataclasses.replace(section, latent="real")
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **{recipe: section}))
 
 

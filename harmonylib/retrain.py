@@ -21,6 +21,7 @@ package (how the release was made the first time).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 import time
@@ -81,7 +82,10 @@ def retrain(
 
     # 2. the Harmony-VAE of every claim seed
     t0 = time.perf_counter()
-    cfgs = [with_seed(cfg, s, PAPER_VARIANT) for s in default_seeds(cfg, seeds)]
+    # a Harmony-VAE on z'_0 (train.harmony_vae.latent: denoised) samples it with the UNet just re-made
+    unet_cfg = dataclasses.replace(cfg.train.unet, adopt=str(portable(out / "unet")))
+    hcfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, unet=unet_cfg))
+    cfgs = [with_seed(hcfg, s, PAPER_VARIANT) for s in default_seeds(cfg, seeds)]
     hruns = [
         ensure_trained(c, "harmony_vae", run_dir=runs / release_name(c), progress=progress) for c in cfgs
     ]
