@@ -76,3 +76,9 @@ def test_stamp_foregrounds_zero_keeps_every_byte(smoke_data_root, tmp_path):
     build_builtin(dataclasses.replace(SMOKE, stamp_foregrounds=0.0), root)
     assert _bytes(root, "*.jpg") == _bytes(smoke_data_root, "*.jpg")
     assert _bytes(root, "*.png") == _bytes(smoke_data_root, "*.png")
+
+
+def test_stamp_foregrounds_out_of_range_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="stamp_foregrounds must lie in"):
+        build_builtin(dataclasses.replace(SMOKE, stamp_foregrounds=1.5), tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

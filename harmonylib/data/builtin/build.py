@@ -197,7 +197,10 @@ def build_builtin(cfg: BuiltinDataConfig, root: str | os.PathLike, progress: boo
 
     Raises:
         BuiltinDataError: ``root`` exists and is not ours, or too few photos are installed.
+        ValueError: ``stamp_foregrounds`` outside [0, 1].
     """
+    if not 0.0 <= cfg.stamp_foregrounds <= 1.0:
+        raise ValueError(f"data.builtin.stamp_foregrounds must lie in [0, 1], got {cfg.stamp_foregrounds!r}")
     root = resolve(root)
     _refuse_foreign(root)
     root.parent.mkdir(parents=True, exist_ok=True)
